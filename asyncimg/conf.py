@@ -1,0 +1,202 @@
+"""Settings of the app, read lazily from ``django.conf.settings`` on every access.
+
+Nothing is frozen at import time, so ``override_settings`` works in tests and in integrators' code.
+Each property documents its setting name and default; ``asyncimg.checks`` reports bad values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+PREFIX = "ASYNC_IMAGE_UPLOAD_"
+
+#: Content types the app accepts by default. Never SVG: it is a script container, not an image.
+DEFAULT_ALLOWED_CONTENT_TYPES: tuple[str, ...] = (
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "image/heic",
+    "image/heif",
+    "image/avif",
+)
+
+#: Every content type the processor can decode; anything else in the allowlist is an error.
+KNOWN_CONTENT_TYPES: frozenset[str] = frozenset(DEFAULT_ALLOWED_CONTENT_TYPES)
+
+
+class AppSettings:
+    """One typed property per setting. Read ``app_settings.X``; never cache the value."""
+
+    def _get(self, name: str, default: Any) -> Any:
+        return getattr(settings, PREFIX + name, default)
+
+    # --- storage -------------------------------------------------------------------------------
+    @property
+    def BUCKET(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_BUCKET``: the bucket uploads go to. Required; no default."""
+        value = self._get("BUCKET", None)
+        return str(value) if value else None
+
+    @property
+    def STORAGE_BACKEND(self) -> str:
+        """``ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND``: dotted path of the storage backend class."""
+        return str(self._get("STORAGE_BACKEND", "asyncimg.storage.s3.S3Backend"))
+
+    @property
+    def ENDPOINT_URL(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_ENDPOINT_URL``: S3 API endpoint (moto, MinIO, R2); None for AWS."""
+        return self._get("ENDPOINT_URL", None) or None
+
+    @property
+    def REGION(self) -> str:
+        """``ASYNC_IMAGE_UPLOAD_REGION``: the bucket's region."""
+        return str(self._get("REGION", "us-east-1"))
+
+    @property
+    def MEDIA_URL(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_MEDIA_URL``: public base URL (CDN) of processed images.
+
+        When unset, processed images are served with presigned GET URLs.
+        """
+        value = self._get("MEDIA_URL", None)
+        return str(value) if value else None
+
+    @property
+    def DOWNLOAD_URL_EXPIRATION(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_DOWNLOAD_URL_EXPIRATION``: lifetime of presigned GET URLs (s)."""
+        return int(self._get("DOWNLOAD_URL_EXPIRATION", 3600))
+
+    @property
+    def TEMPORARY_IMAGE_PATH(self) -> str:
+        """``ASYNC_IMAGE_UPLOAD_TEMPORARY_IMAGE_PATH``: key prefix of raw uploads."""
+        return str(self._get("TEMPORARY_IMAGE_PATH", "temp/"))
+
+    @property
+    def PROCESSED_IMAGE_PATH(self) -> str:
+        """``ASYNC_IMAGE_UPLOAD_PROCESSED_IMAGE_PATH``: key prefix of processed images."""
+        return str(self._get("PROCESSED_IMAGE_PATH", "processed/"))
+
+    # --- presigned credentials -----------------------------------------------------------------
+    @property
+    def PRESIGNED_URL_EXPIRATION(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_PRESIGNED_URL_EXPIRATION``: credential lifetime in seconds."""
+        return int(self._get("PRESIGNED_URL_EXPIRATION", 1000))
+
+    @property
+    def PRESIGNED_URL_REUSE_WINDOW(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_PRESIGNED_URL_REUSE_WINDOW``: seconds a repeated request reuses a
+        live credential for the same file instead of creating a new upload."""
+        return int(self._get("PRESIGNED_URL_REUSE_WINDOW", 30))
+
+    @property
+    def PRESIGNED_URL_CONTENT_LENGTH(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_PRESIGNED_URL_CONTENT_LENGTH``: largest accepted upload (bytes)."""
+        return int(self._get("PRESIGNED_URL_CONTENT_LENGTH", 10 * 1024 * 1024))
+
+    @property
+    def ALLOWED_CONTENT_TYPES(self) -> tuple[str, ...]:
+        """``ASYNC_IMAGE_UPLOAD_ALLOWED_CONTENT_TYPES``: exact content types accepted."""
+        value = self._get("ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES)
+        return tuple(str(v).lower() for v in value)
+
+    @property
+    def MAX_FILES_PER_REQUEST(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_MAX_FILES_PER_REQUEST``: cap of ``requestImageUploads``."""
+        return int(self._get("MAX_FILES_PER_REQUEST", 10))
+
+    @property
+    def RATE_LIMIT(self) -> tuple[int, int]:
+        """``ASYNC_IMAGE_UPLOAD_RATE_LIMIT``: ``(uploads, seconds)`` one owner may request."""
+        count, seconds = self._get("RATE_LIMIT", (100, 3600))
+        return int(count), int(seconds)
+
+    @property
+    def MAX_PENDING_PER_OWNER(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_MAX_PENDING_PER_OWNER``: live (pending) uploads one owner may hold."""
+        return int(self._get("MAX_PENDING_PER_OWNER", 50))
+
+    @property
+    def ALLOW_ANONYMOUS(self) -> bool:
+        """``ASYNC_IMAGE_UPLOAD_ALLOW_ANONYMOUS``: let anonymous visitors upload; their uploads
+        belong to their session."""
+        return bool(self._get("ALLOW_ANONYMOUS", False))
+
+    # --- processing ----------------------------------------------------------------------------
+    @property
+    def VARIANT_WIDTHS(self) -> tuple[int, ...]:
+        """``ASYNC_IMAGE_UPLOAD_VARIANT_WIDTHS``: widths of the resized variants (never upscaled)."""
+        return tuple(int(w) for w in self._get("VARIANT_WIDTHS", (320, 800, 1600)))
+
+    @property
+    def VARIANT_FORMATS(self) -> tuple[str, ...]:
+        """``ASYNC_IMAGE_UPLOAD_VARIANT_FORMATS``: encodings of every variant."""
+        return tuple(str(f).lower() for f in self._get("VARIANT_FORMATS", ("webp", "jpeg")))
+
+    @property
+    def MAX_PIXELS(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_MAX_PIXELS``: images with more pixels are refused before decoding."""
+        return int(self._get("MAX_PIXELS", 50_000_000))
+
+    @property
+    def QUEUE_URL(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_QUEUE_URL``: SQS queue of S3 events read by ``asyncimg_worker``."""
+        return self._get("QUEUE_URL", None) or None
+
+    # --- callback ------------------------------------------------------------------------------
+    @property
+    def CALLBACK_SECRETS(self) -> tuple[str, ...]:
+        """``ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS``: HMAC secrets accepted on the callback. The first
+        one signs (local worker); list the new secret first, keep the old one while rotating."""
+        value = self._get("CALLBACK_SECRETS", ())
+        if isinstance(value, str):
+            value = (value,)
+        return tuple(str(v) for v in value if v)
+
+    @property
+    def CALLBACK_URL(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_CALLBACK_URL``: absolute URL the processor calls back."""
+        return self._get("CALLBACK_URL", None) or None
+
+    @property
+    def CALLBACK_REPLAY_WINDOW(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_CALLBACK_REPLAY_WINDOW``: accepted clock difference (s)."""
+        return int(self._get("CALLBACK_REPLAY_WINDOW", 300))
+
+    @property
+    def CALLBACK_MAX_BODY_SIZE(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_CALLBACK_MAX_BODY_SIZE``: largest callback body (bytes)."""
+        return int(self._get("CALLBACK_MAX_BODY_SIZE", 64 * 1024))
+
+    # --- GraphQL / websocket -------------------------------------------------------------------
+    @property
+    def GRAPHQL_MAX_DEPTH(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_GRAPHQL_MAX_DEPTH``: deepest query accepted."""
+        return int(self._get("GRAPHQL_MAX_DEPTH", 10))
+
+    @property
+    def MAX_SUBSCRIPTIONS_PER_CONNECTION(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_MAX_SUBSCRIPTIONS_PER_CONNECTION``: concurrent subscriptions."""
+        return int(self._get("MAX_SUBSCRIPTIONS_PER_CONNECTION", 50))
+
+    @property
+    def CONNECTION_INIT_TIMEOUT(self) -> float:
+        """``ASYNC_IMAGE_UPLOAD_CONNECTION_INIT_TIMEOUT``: seconds a websocket may wait before
+        sending ``connection_init``."""
+        return float(self._get("CONNECTION_INIT_TIMEOUT", 10))
+
+    @property
+    def KEEPALIVE_INTERVAL(self) -> float:
+        """``ASYNC_IMAGE_UPLOAD_KEEPALIVE_INTERVAL``: seconds between server pings on websockets."""
+        return float(self._get("KEEPALIVE_INTERVAL", 15))
+
+    # --- models --------------------------------------------------------------------------------
+    @property
+    def PROCESSED_IMAGE_MODEL(self) -> str:
+        """``PROCESSED_IMAGE_MODEL``: swappable processed-image model, like ``AUTH_USER_MODEL``."""
+        return str(getattr(settings, "PROCESSED_IMAGE_MODEL", "asyncimg.ProcessedImage"))
+
+
+app_settings = AppSettings()

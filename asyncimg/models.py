@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class UploadStatus(models.TextChoices):
+    PENDING = "PENDING", _("Pending")
+    UPLOADED = "UPLOADED", _("Uploaded")
+    PROCESSING = "PROCESSING", _("Processing")
+    READY = "READY", _("Ready")
+    FAILED = "FAILED", _("Failed")
+    EXPIRED = "EXPIRED", _("Expired")
+
+
+#: ``PROCESSED_IMAGE_MODEL``, swappable like ``AUTH_USER_MODEL``; a project may leave it unset.
+PROCESSED_IMAGE_MODEL: str = getattr(settings, "PROCESSED_IMAGE_MODEL", "asyncimg.ProcessedImage")
+
+TERMINAL_STATUSES = frozenset({UploadStatus.READY, UploadStatus.FAILED, UploadStatus.EXPIRED})
+
+
+class AbstractProcessedImage(models.Model):
+    """What the processor produced for one upload. Subclass it to swap ``PROCESSED_IMAGE_MODEL``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    key = models.CharField(_("object key"), max_length=1024)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    format = models.CharField(max_length=16)
+    size = models.PositiveBigIntegerField(_("bytes"))
+    #: ``[{"name", "width", "height", "format", "key", "size"}]`` in the order the processor sent.
+    variants = models.JSONField(default=list, blank=True)
+    #: Dimensions, EXIF summary (never GPS), dominant colour; shown to the owner as is.
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height} {self.format}"
+
+
+class ProcessedImage(AbstractProcessedImage):
+    class Meta(AbstractProcessedImage.Meta):
+        swappable = "PROCESSED_IMAGE_MODEL"
+        verbose_name = _("processed image")
+
+
+class Upload(models.Model):
+    """One image on its way from a client to the processor. Changed only through services."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="async_image_uploads",
+    )
+    #: Owner of an anonymous upload (``ASYNC_IMAGE_UPLOAD_ALLOW_ANONYMOUS``).
+    session_key = models.CharField(max_length=40, blank=True, default="")
+    filename = models.CharField(_("sanitised file name"), max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField(_("declared bytes"))
+    key = models.CharField(_("object key"), max_length=1024, unique=True)
+    status = models.CharField(
+        max_length=16, choices=UploadStatus.choices, default=UploadStatus.PENDING
+    )
+    #: Incremented by every transition; subscribers drop anything not newer than what they sent.
+    version = models.PositiveIntegerField(default=1)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.CharField(max_length=500, blank=True, default="")
+    image = models.OneToOneField(
+        PROCESSED_IMAGE_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="upload",
+    )
+    #: The credential handed out, kept so a repeated request inside the reuse window gets it back.
+    presigned_url = models.CharField(max_length=2048, editable=False)
+    presigned_fields = models.JSONField(default=dict, editable=False)
+    expires_at = models.DateTimeField(_("credential expires at"))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("upload")
+        ordering = ("-created_at", "-id")
+        indexes = [
+            models.Index(fields=["owner", "status", "-created_at"], name="asyncimg_owner_status"),
+            models.Index(fields=["owner", "-created_at", "-id"], name="asyncimg_owner_created"),
+            models.Index(
+                fields=["session_key", "-created_at", "-id"],
+                name="asyncimg_session_created",
+                condition=Q(owner__isnull=True),
+            ),
+            models.Index(
+                fields=["expires_at"],
+                name="asyncimg_pending_expiry",
+                condition=Q(status="PENDING"),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(owner__isnull=False) | ~Q(session_key=""),
+                name="asyncimg_upload_has_owner",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.status})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class CallbackEvent(models.Model):
+    """Processor callbacks already applied, so an at-least-once redelivery changes nothing."""
+
+    event_id = models.CharField(max_length=200, unique=True)
+    upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="callback_events")
+    event = models.CharField(max_length=16)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("callback event")
+        ordering = ("-received_at",)
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.event_id}"
+
+
+def upload_owner_filter(user_id: Any, session_key: str | None) -> Q:
+    """The ``Q`` that selects one owner's uploads: a user's, or an anonymous session's."""
+    if user_id is not None:
+        return Q(owner_id=user_id)
+    if not session_key:
+        return Q(pk__in=[])  # no session yet: owns nothing
+    return Q(owner__isnull=True, session_key=session_key)

@@ -1,0 +1,50 @@
+"""Who owns an upload: an authenticated user, or (when allowed) an anonymous session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Q
+
+from asyncimg.conf import app_settings
+from asyncimg.errors import Unauthenticated
+from asyncimg.models import upload_owner_filter
+
+
+@dataclass(frozen=True)
+class Owner:
+    user_id: Any = None
+    session_key: str | None = None
+
+    @property
+    def filter(self) -> Q:
+        return upload_owner_filter(self.user_id, self.session_key)
+
+    @property
+    def group_key(self) -> str:
+        """A channel-group-safe name of this owner (letters, digits, ``.``, ``-``, ``_``)."""
+        if self.user_id is not None:
+            return f"u{self.user_id}"
+        return f"s{self.session_key}"
+
+    def create_kwargs(self) -> dict[str, Any]:
+        if self.user_id is not None:
+            return {"owner_id": self.user_id, "session_key": ""}
+        return {"owner_id": None, "session_key": self.session_key or ""}
+
+
+def owner_of(user: Any, session: Any, *, create_session: bool) -> Owner:
+    """The owner acting in a request or websocket scope.
+
+    Raises ``UNAUTHENTICATED`` when nobody is logged in and anonymous uploads are off. An anonymous
+    visitor without a session gets one only when ``create_session`` (i.e. when about to upload):
+    reading does not write sessions.
+    """
+    if user is not None and getattr(user, "is_authenticated", False):
+        return Owner(user_id=user.pk)
+    if not app_settings.ALLOW_ANONYMOUS or session is None:
+        raise Unauthenticated("Log in to upload images.")
+    if not session.session_key and create_session:
+        session.save()
+    return Owner(session_key=session.session_key)

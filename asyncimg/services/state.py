@@ -1,0 +1,128 @@
+"""The state of an upload as clients see it: one transfer object for queries, mutations and events.
+
+It is built once per change (with image URLs resolved) and sent over the channel layer as a plain
+dict, so a subscriber renders it without touching the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from asyncimg.models import AbstractProcessedImage, Upload
+from asyncimg.storage import get_backend
+
+
+@dataclass(frozen=True)
+class VariantState:
+    name: str
+    width: int
+    height: int
+    format: str
+    url: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ImageState:
+    id: str
+    width: int
+    height: int
+    format: str
+    url: str
+    variants: tuple[VariantState, ...]
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UploadState:
+    id: str
+    status: str
+    version: int
+    filename: str
+    content_type: str
+    size: int
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    error_code: str
+    error_message: str
+    image: ImageState | None
+    #: channel-group name of the owner (see :func:`asyncimg.services.publish.owner_group`)
+    owner_key: str
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in {"READY", "FAILED", "EXPIRED"}
+
+    @classmethod
+    def from_model(cls, upload: Upload) -> UploadState:
+        """Needs ``upload.image`` loaded (``select_related("image")``) to stay at one query."""
+        owner_key = f"u{upload.owner_id}" if upload.owner_id is not None else f"s{upload.session_key}"
+        return cls(
+            id=str(upload.pk),
+            status=str(upload.status),
+            version=upload.version,
+            filename=upload.filename,
+            content_type=upload.content_type,
+            size=upload.size,
+            created_at=upload.created_at,
+            updated_at=upload.updated_at,
+            expires_at=upload.expires_at,
+            error_code=upload.error_code,
+            error_message=upload.error_message,
+            image=image_state(upload.image) if upload.image_id else None,
+            owner_key=owner_key,
+        )
+
+    def to_message(self) -> dict[str, Any]:
+        """A msgpack/JSON-safe dict (datetimes as ISO 8601)."""
+        data = asdict(self)
+        for name in ("created_at", "updated_at", "expires_at"):
+            data[name] = data[name].isoformat()
+        return data
+
+    @classmethod
+    def from_message(cls, data: dict[str, Any]) -> UploadState:
+        image = data.get("image")
+        return cls(
+            **{
+                **data,
+                "created_at": datetime.fromisoformat(data["created_at"]),
+                "updated_at": datetime.fromisoformat(data["updated_at"]),
+                "expires_at": datetime.fromisoformat(data["expires_at"]),
+                "image": ImageState(
+                    **{
+                        **image,
+                        "variants": tuple(VariantState(**v) for v in image["variants"]),
+                    }
+                )
+                if image
+                else None,
+            }
+        )
+
+
+def image_state(image: AbstractProcessedImage) -> ImageState:
+    backend = get_backend()
+    variants = tuple(
+        VariantState(
+            name=str(v["name"]),
+            width=int(v["width"]),
+            height=int(v["height"]),
+            format=str(v["format"]),
+            url=backend.url(str(v["key"])),
+            size=int(v["size"]),
+        )
+        for v in image.variants
+    )
+    return ImageState(
+        id=str(image.pk),
+        width=image.width,
+        height=image.height,
+        format=image.format,
+        url=backend.url(image.key),
+        variants=variants,
+        metadata=dict(image.metadata),
+    )

@@ -1,0 +1,254 @@
+"""Requesting, reading and cancelling uploads on behalf of one owner."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from asyncimg.conf import app_settings
+from asyncimg.errors import (
+    ConfigurationError,
+    FileTooLarge,
+    NotFound,
+    QuotaExceeded,
+    RateLimited,
+    TooManyFiles,
+    UnsupportedContentType,
+    ValidationError,
+)
+from asyncimg.models import Upload, UploadStatus
+from asyncimg.services.filenames import sanitize_filename
+from asyncimg.services.owners import Owner
+from asyncimg.services.state import UploadState
+from asyncimg.services.transitions import transition
+from asyncimg.storage import PresignedPost, get_backend
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """What a client declares about a file it wants to upload."""
+
+    filename: str
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Ticket:
+    upload: UploadState
+    presigned_post: PresignedPost
+
+
+@dataclass(frozen=True)
+class _Clean:
+    filename: str
+    content_type: str
+    size: int
+
+
+def _validate(spec: FileSpec) -> _Clean:
+    content_type = spec.content_type.split(";", 1)[0].strip().lower()
+    allowed = app_settings.ALLOWED_CONTENT_TYPES
+    if content_type not in allowed:
+        raise UnsupportedContentType(
+            f"{spec.content_type[:100]!r} is not accepted; upload one of: {', '.join(allowed)}."
+        )
+    limit = app_settings.PRESIGNED_URL_CONTENT_LENGTH
+    if spec.size > limit:
+        raise FileTooLarge(f"The file has {spec.size} bytes; the largest accepted is {limit} bytes.")
+    if spec.size <= 0:
+        raise ValidationError("size must be a positive number of bytes.", code="INVALID_SIZE")
+    return _Clean(sanitize_filename(spec.filename), content_type, spec.size)
+
+
+def _check_limits(owner: Owner, wanted: int, now: datetime) -> None:
+    """Rate limit and pending quota in one aggregate query."""
+    limit, seconds = app_settings.RATE_LIMIT
+    since = now - timedelta(seconds=seconds)
+    live = Q(status=UploadStatus.PENDING, expires_at__gt=now)
+    counts = Upload.objects.filter(owner.filter).filter(Q(created_at__gte=since) | live).aggregate(
+        recent=Count("pk", filter=Q(created_at__gte=since)), pending=Count("pk", filter=live)
+    )
+    if counts["recent"] + wanted > limit:
+        raise RateLimited(
+            f"At most {limit} uploads per {seconds} seconds; try again later.",
+        )
+    quota = app_settings.MAX_PENDING_PER_OWNER
+    if counts["pending"] + wanted > quota:
+        raise QuotaExceeded(
+            f"At most {quota} uploads may be pending at once; finish or cancel some first."
+        )
+
+
+def _reusable(owner: Owner, clean: _Clean, now: datetime) -> Upload | None:
+    window = app_settings.PRESIGNED_URL_REUSE_WINDOW
+    if window <= 0:
+        return None
+    return (
+        Upload.objects.filter(
+            owner.filter,
+            status=UploadStatus.PENDING,
+            filename=clean.filename,
+            content_type=clean.content_type,
+            size=clean.size,
+            expires_at__gt=now + timedelta(seconds=window),
+        )
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def _ticket(upload: Upload) -> Ticket:
+    return Ticket(
+        upload=UploadState.from_model(upload),
+        presigned_post=PresignedPost(
+            url=upload.presigned_url,
+            fields=dict(upload.presigned_fields),
+            expires_at=upload.expires_at,
+        ),
+    )
+
+
+def request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> list[Ticket]:
+    """Validate every file, then sign one single-object POST credential per file.
+
+    All or nothing: one invalid file rejects the whole request, and nothing is created. A file the
+    same owner asked for inside the reuse window gets its live credential back instead of a new row.
+    """
+    bucket = app_settings.BUCKET
+    if not bucket:
+        raise ConfigurationError("Uploads are not configured (ASYNC_IMAGE_UPLOAD_BUCKET).")
+    cap = app_settings.MAX_FILES_PER_REQUEST
+    if not specs:
+        raise ValidationError("Ask for at least one file.", code="BAD_USER_INPUT")
+    if len(specs) > cap:
+        raise TooManyFiles(f"At most {cap} files per request; split the request.")
+    cleaned = [_validate(spec) for spec in specs]
+    now = timezone.now()
+
+    reused: dict[int, Upload] = {}
+    for index, clean in enumerate(cleaned):
+        found = _reusable(owner, clean, now)
+        if found is not None and found.pk not in {u.pk for u in reused.values()}:
+            reused[index] = found
+    new_indexes = [i for i in range(len(cleaned)) if i not in reused]
+    if new_indexes:
+        _check_limits(owner, len(new_indexes), now)
+
+    backend = get_backend()
+    expires_in = app_settings.PRESIGNED_URL_EXPIRATION
+    prefix = app_settings.TEMPORARY_IMAGE_PATH
+    created: dict[int, Upload] = {}
+    for index in new_indexes:
+        clean = cleaned[index]
+        upload_id = uuid.uuid4()
+        key = f"{prefix}{upload_id}/{clean.filename}"
+        post = backend.presigned_post(
+            key=key, content_type=clean.content_type, max_size=clean.size, expires_in=expires_in
+        )
+        created[index] = Upload(
+            id=upload_id,
+            filename=clean.filename,
+            content_type=clean.content_type,
+            size=clean.size,
+            key=key,
+            presigned_url=post.url,
+            presigned_fields=post.fields,
+            expires_at=post.expires_at,
+            created_at=now,
+            updated_at=now,
+            **owner.create_kwargs(),
+        )
+    if created:
+        Upload.objects.bulk_create(created.values())
+    return [_ticket(reused.get(i) or created[i]) for i in range(len(cleaned))]
+
+
+def request_upload(owner: Owner, spec: FileSpec) -> Ticket:
+    return request_uploads(owner, [spec])[0]
+
+
+def parse_upload_id(value: Any) -> uuid.UUID:
+    """An upload id from a client; anything that is not a UUID is simply not found."""
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        raise NotFound("No such upload.") from None
+
+
+def get_upload(owner: Owner, upload_id: Any) -> UploadState:
+    """The owner's upload; somebody else's is NOT_FOUND, exactly like an unknown id."""
+    pk = parse_upload_id(upload_id)
+    upload = Upload.objects.select_related("image").filter(owner.filter, pk=pk).first()
+    if upload is None:
+        raise NotFound("No such upload.")
+    return UploadState.from_model(upload)
+
+
+def cancel_upload(owner: Owner, upload_id: Any) -> UploadState:
+    """Cancel a live upload (FAILED with code CANCELLED). A finished one is returned unchanged."""
+    pk = parse_upload_id(upload_id)
+    if not Upload.objects.filter(owner.filter, pk=pk).exists():
+        raise NotFound("No such upload.")
+    state = transition(
+        pk,
+        UploadStatus.FAILED,
+        error_code="CANCELLED",
+        error_message="Cancelled by the owner.",
+    )
+    return state or get_upload(owner, pk)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[tuple[str, UploadState]]
+    has_next_page: bool
+    has_previous_page: bool
+    total_count: int
+
+
+def encode_cursor(upload: Upload) -> str:
+    raw = f"{upload.created_at.isoformat()}|{upload.pk}".encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created, pk = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(created), uuid.UUID(pk)
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise ValidationError("Invalid cursor.", code="INVALID_CURSOR") from exc
+
+
+def list_uploads(
+    owner: Owner, *, status: str | None = None, first: int | None = None, after: str | None = None
+) -> Page:
+    """The owner's uploads, newest first, keyset-paginated: three queries whatever the page size."""
+    size = DEFAULT_PAGE_SIZE if first is None else first
+    if not 0 <= size <= MAX_PAGE_SIZE:
+        raise ValidationError(f"first must be between 0 and {MAX_PAGE_SIZE}.", code="INVALID_PAGE")
+    base = Upload.objects.filter(owner.filter)
+    if status is not None:
+        base = base.filter(status=status)
+    rows = base.select_related("image").order_by("-created_at", "-id")
+    if after:
+        created, pk = decode_cursor(after)
+        rows = rows.filter(Q(created_at__lt=created) | Q(created_at=created, id__lt=pk))
+    fetched = list(rows[: size + 1])
+    return Page(
+        items=[(encode_cursor(u), UploadState.from_model(u)) for u in fetched[:size]],
+        has_next_page=len(fetched) > size,
+        has_previous_page=bool(after),
+        total_count=base.count(),
+    )

@@ -1,0 +1,44 @@
+"""The small interface every storage backend implements."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class PresignedPost:
+    """A credential for one browser ``multipart/form-data`` POST of exactly one object."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    content_type: str
+    etag: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class StorageBackend(abc.ABC):
+    """Signs uploads and builds URLs. Implementations must be thread-safe and cheap to call."""
+
+    @abc.abstractmethod
+    def presigned_post(
+        self, *, key: str, content_type: str, max_size: int, expires_in: int
+    ) -> PresignedPost:
+        """A POST credential allowing exactly ``key`` with exactly ``content_type`` and at most
+        ``max_size`` bytes, valid for ``expires_in`` seconds."""
+
+    @abc.abstractmethod
+    def url(self, key: str) -> str:
+        """A URL a browser can GET the object at."""
+
+    @abc.abstractmethod
+    def head(self, key: str) -> ObjectInfo | None:
+        """The stored object's size and type, or None when it does not exist."""

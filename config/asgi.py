@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from consumers.asgi import build_application  # noqa: E402
+
+application = build_application()

@@ -1,0 +1,1 @@
+"""The ASGI application: HTTP through Django, GraphQL subscriptions through Channels."""

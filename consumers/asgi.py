@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.core.asgi import get_asgi_application
+from django.urls import path
+
+
+def build_application() -> Any:
+    """HTTP → Django; websocket ``/graphql/`` → session-authenticated GraphQL consumer whose
+    ``Origin`` must match ``ALLOWED_HOSTS`` (browsers send cookies cross-site on websockets)."""
+    django_app = get_asgi_application()  # sets up Django before the consumer imports models
+
+    from consumers.graphql import graphql_ws_consumer
+
+    websocket = AllowedHostsOriginValidator(
+        AuthMiddlewareStack(URLRouter([path("graphql/", graphql_ws_consumer())]))
+    )
+    return ProtocolTypeRouter({"http": django_app, "websocket": websocket})

@@ -1,0 +1,1 @@
+"""The GraphQL API: ``from graphql_schema.schema import schema``."""

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from asgiref.sync import sync_to_async
+from strawberry.relay import PageInfo
+from strawberry.types import Info
+
+from asyncimg.services import uploads
+from graphql_schema.context import current_owner
+from graphql_schema.types import Upload, UploadConnection, UploadEdge, UploadStatus
+
+
+def _upload(info: Info[Any, Any], id: strawberry.ID) -> Upload:
+    return Upload.from_state(uploads.get_upload(current_owner(info), id))
+
+
+def _uploads(
+    info: Info[Any, Any], status: UploadStatus | None, first: int | None, after: str | None
+) -> UploadConnection:
+    page = uploads.list_uploads(
+        current_owner(info),
+        status=status.value if status is not None else None,
+        first=first,
+        after=after,
+    )
+    edges = [UploadEdge(cursor=cursor, node=Upload.from_state(state)) for cursor, state in page.items]
+    return UploadConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=page.total_count,
+    )
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One of your uploads. Somebody else's id is NOT_FOUND.")
+    async def upload(self, info: Info[Any, Any], id: strawberry.ID) -> Upload | None:
+        # One thread hop per operation: owner lookup, query and rendering all run in it.
+        return await sync_to_async(_upload)(info, id)
+
+    @strawberry.field(description="Your uploads, newest first.")
+    async def uploads(
+        self,
+        info: Info[Any, Any],
+        status: UploadStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> UploadConnection:
+        return await sync_to_async(_uploads)(info, status, first, after)

@@ -1,0 +1,85 @@
+"""Subscriptions: the current state first, then every newer version, pushed over Channels.
+
+The consumer joins the group *before* reading the database, so a change committed between the read
+and the join cannot be lost; versions not newer than what was sent are dropped, so a change seen
+both ways is sent once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import strawberry
+from asgiref.sync import sync_to_async
+from strawberry.types import Info
+
+from asyncimg.services import uploads
+from asyncimg.services.owners import Owner
+from asyncimg.services.publish import MESSAGE_TYPE, owner_group, upload_group
+from asyncimg.services.state import UploadState
+from graphql_schema.context import current_owner
+from graphql_schema.types import Upload
+
+#: ids remembered per ``uploadEvents`` subscription to drop duplicate versions
+_SEEN_LIMIT = 10_000
+
+
+def _consumer(info: Info[Any, Any]) -> Any:
+    context = info.context
+    ws = context.get("ws") if isinstance(context, dict) else None
+    if ws is None:
+        raise uploads.ValidationError(
+            "Subscriptions are served over the websocket at /graphql/ (graphql-transport-ws).",
+            code="BAD_REQUEST",
+        )
+    return ws
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="The upload's current state, then every change; completes after READY, "
+        "FAILED or EXPIRED."
+    )
+    async def image_processed(
+        self, info: Info[Any, Any], upload_id: strawberry.ID
+    ) -> AsyncGenerator[Upload, None]:
+        ws = _consumer(info)
+        pk = str(uploads.parse_upload_id(upload_id))
+        owner: Owner = await sync_to_async(current_owner)(info)
+        async with ws.listen_to_channel(MESSAGE_TYPE, groups=[upload_group(pk)]) as messages:
+            state = await sync_to_async(uploads.get_upload)(owner, pk)
+            yield Upload.from_state(state)
+            if state.is_terminal:
+                return
+            last = state.version
+            async for message in messages:
+                data = message["upload"]
+                # The consumer's queue gets every upload message of the connection.
+                if data["id"] != pk or data["version"] <= last:
+                    continue
+                state = UploadState.from_message(data)
+                last = state.version
+                yield Upload.from_state(state)
+                if state.is_terminal:
+                    return
+
+    @strawberry.subscription(description="Every change to any of your uploads.")
+    async def upload_events(self, info: Info[Any, Any]) -> AsyncGenerator[Upload, None]:
+        ws = _consumer(info)
+        owner: Owner = await sync_to_async(current_owner)(info)
+        seen: dict[str, int] = {}
+        async with ws.listen_to_channel(
+            MESSAGE_TYPE, groups=[owner_group(owner.group_key)]
+        ) as messages:
+            async for message in messages:
+                data = message["upload"]
+                if data["owner_key"] != owner.group_key or data["version"] <= seen.get(
+                    data["id"], 0
+                ):
+                    continue
+                if len(seen) >= _SEEN_LIMIT:
+                    seen.clear()
+                seen[data["id"]] = data["version"]
+                yield Upload.from_state(UploadState.from_message(data))

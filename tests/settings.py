@@ -1,0 +1,17 @@
+"""Test settings: the bundled project's, with a test bucket and callback secrets.
+
+``DATABASE_URL`` selects the database (PostgreSQL in CI); ``REDIS_URL`` is used by the tests that
+ask for the Redis channel layer, while the default layer stays in memory for unit tests.
+"""
+
+from config.settings import *  # noqa: F403
+
+SECRET_KEY = "tests-secret-key"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+ASYNC_IMAGE_UPLOAD_BUCKET = "asyncimg-test"
+ASYNC_IMAGE_UPLOAD_REGION = "us-east-1"
+ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS = ["test-callback-secret"]
+ASYNC_IMAGE_UPLOAD_CALLBACK_URL = "http://127.0.0.1:8000/async_image/callback/"
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+LOGGING = {"version": 1, "disable_existing_loggers": False}
