@@ -13,7 +13,15 @@ from asyncimg.services.transitions import transition
 
 @admin.register(Upload)
 class UploadAdmin(admin.ModelAdmin):
-    list_display = ("filename", "status", "content_type", "size", "owner", "created_at", "expires_at")
+    list_display = (
+        "filename",
+        "status",
+        "content_type",
+        "size",
+        "owner",
+        "created_at",
+        "expires_at",
+    )
     list_filter = ("status", "content_type", "created_at")
     search_fields = ("id", "filename", "key", "owner__username", "owner__email", "error_code")
     date_hierarchy = "created_at"
@@ -38,7 +46,7 @@ class UploadAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
-    fields = readonly_fields[:5] + ("owner",) + readonly_fields[5:]
+    fields = (*readonly_fields[:5], "owner", *readonly_fields[5:])
 
     @admin.display(description="preview")
     def preview(self, obj: Upload) -> str:
@@ -48,7 +56,9 @@ class UploadAdmin(admin.ModelAdmin):
 
         state = image_state(obj.image)  # type: ignore[arg-type]
         small = min(state.variants, key=lambda v: v.width, default=None)
-        return format_html('<img src="{}" style="max-width:320px">', small.url if small else state.url)
+        return format_html(
+            '<img src="{}" style="max-width:320px">', small.url if small else state.url
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # uploads start with a presigned credential, not in the admin

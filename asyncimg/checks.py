@@ -18,7 +18,7 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         errors.append(
             Error(
                 f"{PREFIX}BUCKET is not set.",
-                hint="Name the bucket uploads go to, e.g. ASYNC_IMAGE_UPLOAD_BUCKET = 'my-uploads'.",
+                hint="Name the bucket uploads go to: ASYNC_IMAGE_UPLOAD_BUCKET = 'my-uploads'.",
                 id="asyncimg.E001",
             )
         )
@@ -56,7 +56,10 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="asyncimg.E003",
             )
         )
-    window, expiration = app_settings.PRESIGNED_URL_REUSE_WINDOW, app_settings.PRESIGNED_URL_EXPIRATION
+    window, expiration = (
+        app_settings.PRESIGNED_URL_REUSE_WINDOW,
+        app_settings.PRESIGNED_URL_EXPIRATION,
+    )
     if window < 0 or window >= expiration:
         errors.append(
             Error(
@@ -97,8 +100,8 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         errors.append(
             Error(
                 f"{PREFIX}CALLBACK_SECRETS is empty: processor callbacks cannot be verified.",
-                hint="Set a list of long random strings, e.g. from `python -c \"import secrets; "
-                "print(secrets.token_urlsafe(32))\"`; the processor signs with the same secret.",
+                hint='Set a list of long random strings, e.g. from `python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))"`; the processor signs with the same secret.',
                 id="asyncimg.E008",
             )
         )

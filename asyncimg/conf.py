@@ -115,7 +115,7 @@ class AppSettings:
 
     @property
     def MAX_PENDING_PER_OWNER(self) -> int:
-        """``ASYNC_IMAGE_UPLOAD_MAX_PENDING_PER_OWNER``: live (pending) uploads one owner may hold."""
+        """``ASYNC_IMAGE_UPLOAD_MAX_PENDING_PER_OWNER``: pending uploads one owner may hold."""
         return int(self._get("MAX_PENDING_PER_OWNER", 50))
 
     @property
@@ -127,7 +127,7 @@ class AppSettings:
     # --- processing ----------------------------------------------------------------------------
     @property
     def VARIANT_WIDTHS(self) -> tuple[int, ...]:
-        """``ASYNC_IMAGE_UPLOAD_VARIANT_WIDTHS``: widths of the resized variants (never upscaled)."""
+        """``ASYNC_IMAGE_UPLOAD_VARIANT_WIDTHS``: resized variant widths (no upscaling)."""
         return tuple(int(w) for w in self._get("VARIANT_WIDTHS", (320, 800, 1600)))
 
     @property
@@ -137,7 +137,7 @@ class AppSettings:
 
     @property
     def MAX_PIXELS(self) -> int:
-        """``ASYNC_IMAGE_UPLOAD_MAX_PIXELS``: images with more pixels are refused before decoding."""
+        """``ASYNC_IMAGE_UPLOAD_MAX_PIXELS``: larger images are refused undecoded."""
         return int(self._get("MAX_PIXELS", 50_000_000))
 
     @property

@@ -75,7 +75,11 @@ async def callback(request: HttpRequest) -> JsonResponse:
         published = await apublish(state) and published
     return JsonResponse(
         {
-            "status": "applied" if outcome.applied else "duplicate" if outcome.duplicate else "ignored",
+            "status": "applied"
+            if outcome.applied
+            else "duplicate"
+            if outcome.duplicate
+            else "ignored",
             "uploadId": outcome.state.id,
             "uploadStatus": outcome.state.status,
             "version": outcome.state.version,

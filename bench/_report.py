@@ -16,7 +16,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 HEADER = (
     "# Benchmarks\n\n"
     "Every figure below is printed by a script under `bench/` next to a baseline measured in the\n"
-    "same run; the scripts rewrite their own section. Re-run with `.venv/bin/python bench/NAME.py`.\n"
+    "same run; the scripts rewrite their own section. Re-run: `.venv/bin/python bench/NAME.py`.\n"
 )
 
 
@@ -44,7 +44,13 @@ def write_section(name: str, body: str) -> None:
         f"<!-- /bench:{name} -->"
     )
     text = DOC.read_text() if DOC.exists() else HEADER
-    pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
-    text = pattern.sub(lambda _m: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
+    pattern = re.compile(
+        rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S
+    )
+    text = (
+        pattern.sub(lambda _m: block, text)
+        if pattern.search(text)
+        else f"{text.rstrip()}\n\n{block}\n"
+    )
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text if text.endswith("\n") else text + "\n")

@@ -25,7 +25,9 @@ def _uploads(
         first=first,
         after=after,
     )
-    edges = [UploadEdge(cursor=cursor, node=Upload.from_state(state)) for cursor, state in page.items]
+    edges = [
+        UploadEdge(cursor=cursor, node=Upload.from_state(state)) for cursor, state in page.items
+    ]
     return UploadConnection(
         edges=edges,
         page_info=PageInfo(

@@ -68,7 +68,7 @@ class ProcessedImage:
             format=image.format,
             url=image.url,
             variants=[ImageVariant.from_state(v) for v in image.variants],
-            metadata=image.metadata,
+            metadata=JSON(image.metadata),
         )
 
 
@@ -111,7 +111,7 @@ class PresignedPost:
 
     @classmethod
     def from_data(cls, post: PresignedPostData) -> PresignedPost:
-        return cls(url=post.url, fields=dict(post.fields), expires_at=post.expires_at)
+        return cls(url=post.url, fields=JSON(dict(post.fields)), expires_at=post.expires_at)
 
 
 @strawberry.type

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 REQUEST = """
 mutation($input: RequestImageUploadInput!) {
   requestImageUpload(input: $input) {
-    upload { id status filename contentType size expiresAt createdAt updatedAt error { code } image { id } }
+    upload {
+      id status filename contentType size expiresAt createdAt updatedAt error { code } image { id }
+    }
     presignedPost { url fields expiresAt }
   }
 }
@@ -43,7 +45,8 @@ def test_upload_round_trip_to_s3(gql: GraphQL, s3: Any) -> None:
     assert upload["status"] == "PENDING"
     assert upload["filename"] == "holiday photo.jpg"
     assert upload["size"] == len(data)
-    assert upload["error"] is None and upload["image"] is None
+    assert upload["error"] is None
+    assert upload["image"] is None
     post = ticket["presignedPost"]
 
     response = requests.post(
@@ -65,7 +68,9 @@ def test_upload_round_trip_to_s3(gql: GraphQL, s3: Any) -> None:
 def test_signed_policy_allows_exactly_one_object(gql: GraphQL, s3: Any, settings: Any) -> None:
     """moto does not enforce policy conditions, so the conditions themselves are checked."""
     settings.ASYNC_IMAGE_UPLOAD_PRESIGNED_URL_EXPIRATION = 600
-    ticket = request_upload(gql, filename="../../etc/passwd.png", contentType="image/png", size=5000)
+    ticket = request_upload(
+        gql, filename="../../etc/passwd.png", contentType="image/png", size=5000
+    )
     ticket = ticket["data"]["requestImageUpload"]
     fields = ticket["presignedPost"]["fields"]
     key = f"temp/{ticket['upload']['id']}/passwd.png"
@@ -120,9 +125,13 @@ def test_invalid_requests_are_refused_with_a_code(
 
 
 def test_wrong_argument_types_are_validation_errors(gql: GraphQL, s3: Any) -> None:
-    result = gql(REQUEST, {"input": {"filename": "a.jpg", "contentType": "image/jpeg", "size": "x"}})
+    result = gql(
+        REQUEST, {"input": {"filename": "a.jpg", "contentType": "image/jpeg", "size": "x"}}
+    )
     assert error_codes(result) == ["GRAPHQL_VALIDATION_FAILED"]
-    too_big = gql(REQUEST, {"input": {"filename": "a.jpg", "contentType": "image/jpeg", "size": 2**40}})
+    too_big = gql(
+        REQUEST, {"input": {"filename": "a.jpg", "contentType": "image/jpeg", "size": 2**40}}
+    )
     assert error_codes(too_big) == ["GRAPHQL_VALIDATION_FAILED"]
     assert Upload.objects.count() == 0
 

@@ -1,1 +1,1 @@
-"""Business rules of the upload lifecycle, shared by GraphQL, the callback view, admin and commands."""
+"""Business rules of the upload lifecycle, shared by GraphQL, callback view, admin, commands."""

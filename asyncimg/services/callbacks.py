@@ -68,7 +68,9 @@ def verify_signature(
         )
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         raise CallbackRejected(
-            f"{TIMESTAMP_HEADER} must be a Unix time in seconds.", code="BAD_TIMESTAMP", http_status=401
+            f"{TIMESTAMP_HEADER} must be a Unix time in seconds.",
+            code="BAD_TIMESTAMP",
+            http_status=401,
         )
     skew = abs((time.time() if now is None else now) - int(timestamp))
     if skew > app_settings.CALLBACK_REPLAY_WINDOW:
@@ -196,7 +198,9 @@ def parse_payload(body: bytes) -> CallbackPayload:
     if not isinstance(event_id, str) or not 0 < len(event_id) <= 200 or not event_id.isprintable():
         raise _bad("eventId must be a printable string of 1 to 200 characters.")
     if event == "succeeded":
-        return CallbackPayload(upload_id, event, event_id, image=_image(data.get("image"), upload_id))
+        return CallbackPayload(
+            upload_id, event, event_id, image=_image(data.get("image"), upload_id)
+        )
     if event == "failed":
         error = data.get("error")
         if not isinstance(error, dict) or not isinstance(error.get("code"), str):
@@ -239,7 +243,7 @@ def apply_callback(
     from asyncimg.services.publish import publish
 
     publisher = on_commit or publish
-    image_model: type[AbstractProcessedImage] = apps.get_model(app_settings.PROCESSED_IMAGE_MODEL)
+    image_model: Any = apps.get_model(app_settings.PROCESSED_IMAGE_MODEL)
     created_image: list[AbstractProcessedImage] = []
 
     def after_commit(state: UploadState) -> None:
@@ -252,7 +256,9 @@ def apply_callback(
     try:
         with transaction.atomic():
             if payload.event == "processing":
-                state = transition(payload.upload_id, UploadStatus.PROCESSING, on_commit=after_commit)
+                state = transition(
+                    payload.upload_id, UploadStatus.PROCESSING, on_commit=after_commit
+                )
             elif payload.event == "failed":
                 state = transition(
                     payload.upload_id,

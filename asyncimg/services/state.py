@@ -59,7 +59,9 @@ class UploadState:
     @classmethod
     def from_model(cls, upload: Upload) -> UploadState:
         """Needs ``upload.image`` loaded (``select_related("image")``) to stay at one query."""
-        owner_key = f"u{upload.owner_id}" if upload.owner_id is not None else f"s{upload.session_key}"
+        owner_key = (
+            f"u{upload.owner_id}" if upload.owner_id is not None else f"s{upload.session_key}"
+        )
         return cls(
             id=str(upload.pk),
             status=str(upload.status),
@@ -72,7 +74,7 @@ class UploadState:
             expires_at=upload.expires_at,
             error_code=upload.error_code,
             error_message=upload.error_message,
-            image=image_state(upload.image) if upload.image_id else None,
+            image=image_state(upload.image) if upload.image is not None else None,
             owner_key=owner_key,
         )
 

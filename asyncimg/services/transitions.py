@@ -52,10 +52,9 @@ def transition(
     # No savepoint when nested: callers wrap several statements in one transaction and roll
     # back as a whole; a savepoint would cost two extra round trips on every callback.
     with transaction.atomic(savepoint=False):
-        updated = (
-            Upload.objects.filter(pk=upload_id, status__in=allowed, **(extra_filter or {}))
-            .update(status=to, version=F("version") + 1, updated_at=timezone.now(), **changes)
-        )
+        updated = Upload.objects.filter(
+            pk=upload_id, status__in=allowed, **(extra_filter or {})
+        ).update(status=to, version=F("version") + 1, updated_at=timezone.now(), **changes)
         if not updated:
             return None
         state = UploadState.from_model(Upload.objects.select_related("image").get(pk=upload_id))

@@ -66,7 +66,9 @@ def _validate(spec: FileSpec) -> _Clean:
         )
     limit = app_settings.PRESIGNED_URL_CONTENT_LENGTH
     if spec.size > limit:
-        raise FileTooLarge(f"The file has {spec.size} bytes; the largest accepted is {limit} bytes.")
+        raise FileTooLarge(
+            f"The file has {spec.size} bytes; the largest accepted is {limit} bytes."
+        )
     if spec.size <= 0:
         raise ValidationError("size must be a positive number of bytes.", code="INVALID_SIZE")
     return _Clean(sanitize_filename(spec.filename), content_type, spec.size)
@@ -77,8 +79,12 @@ def _check_limits(owner: Owner, wanted: int, now: datetime) -> None:
     limit, seconds = app_settings.RATE_LIMIT
     since = now - timedelta(seconds=seconds)
     live = Q(status=UploadStatus.PENDING, expires_at__gt=now)
-    counts = Upload.objects.filter(owner.filter).filter(Q(created_at__gte=since) | live).aggregate(
-        recent=Count("pk", filter=Q(created_at__gte=since)), pending=Count("pk", filter=live)
+    counts = (
+        Upload.objects.filter(owner.filter)
+        .filter(Q(created_at__gte=since) | live)
+        .aggregate(
+            recent=Count("pk", filter=Q(created_at__gte=since)), pending=Count("pk", filter=live)
+        )
     )
     if counts["recent"] + wanted > limit:
         raise RateLimited(
