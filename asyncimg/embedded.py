@@ -1,0 +1,500 @@
+"""The whole system in one process tree, for ``manage.py demo``, the browser test and the benchmark.
+
+* a moto server (S3 + SQS over real HTTP) in a child process, provisioned the way the app needs a
+  real bucket: CORS for the browser's POST, a queue, and the S3 → SQS ``ObjectCreated``
+  notification on the temporary prefix (see :func:`bucket_cors`, :func:`queue_notification`);
+* the Django settings the app reads lazily, pointed at it (:func:`configure_settings`);
+* the processor's :class:`~image_processor.worker.SqsWorker` in a thread, running the same
+  :func:`~image_processor.handler.handle_event` as the Lambda and calling back over HTTP;
+* the ASGI application served by uvicorn with ONE worker: with the in-memory channel layer the
+  callback and the websocket subscribers must share a process.
+
+The CORS and notification builders are also what ``manage.py asyncimg_doctor`` prints as fixes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Id of the notification configuration the demo (and the doctor's fix) installs.
+NOTIFICATION_ID = "asyncimg-uploads"
+#: SQS long poll of the demo worker. moto (like SQS) answers a long poll as soon as a message
+#: arrives, so this only bounds how long shutting down waits for the poll in progress.
+WORKER_WAIT_SECONDS = 1
+
+
+# --- the bucket setup the app expects ----------------------------------------------------------
+
+
+def bucket_cors(origins: Iterable[str]) -> dict[str, Any]:
+    """The ``CORSConfiguration`` letting pages on ``origins`` POST uploads and GET images."""
+    return {
+        "CORSRules": [
+            {
+                "AllowedOrigins": sorted(set(origins)),
+                "AllowedMethods": ["POST", "GET", "HEAD"],
+                "AllowedHeaders": ["*"],
+                "ExposeHeaders": ["ETag", "Location"],
+                "MaxAgeSeconds": 3000,
+            }
+        ]
+    }
+
+
+def queue_notification(queue_arn: str, prefix: str) -> dict[str, Any]:
+    """The ``NotificationConfiguration`` sending every created object under ``prefix`` to SQS."""
+    return {
+        "QueueConfigurations": [
+            {
+                "Id": NOTIFICATION_ID,
+                "QueueArn": queue_arn,
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+            }
+        ]
+    }
+
+
+def queue_policy(queue_arn: str, bucket: str) -> dict[str, Any]:
+    """The queue policy AWS requires before S3 may send events of ``bucket`` to the queue."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowS3ObjectCreated",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+            }
+        ],
+    }
+
+
+def origins_for(host: str, port: int) -> list[str]:
+    """Origins a local browser may use to reach a server bound to ``host``:``port``."""
+    names = {"127.0.0.1", "localhost", "[::1]"}
+    if host not in {"0.0.0.0", "::", ""}:  # noqa: S104 - naming the wildcard, not binding it
+        names.add(f"[{host}]" if ":" in host else host)
+    return sorted(f"http://{name}:{port}" for name in names)
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    bucket: str
+    queue_url: str
+    queue_arn: str
+    dead_letter_queue_url: str
+
+
+def provision(
+    endpoint_url: str,
+    *,
+    bucket: str,
+    queue: str,
+    origins: Iterable[str],
+    prefix: str,
+    region: str = "us-east-1",
+) -> Provisioned:
+    """Create (or update) the bucket, its CORS rules, the queue with a dead-letter queue and the
+    S3 → SQS notification, exactly as on AWS. Idempotent."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
+    sqs = boto3.client("sqs", endpoint_url=endpoint_url, region_name=region)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration=bucket_cors(origins))  # type: ignore[arg-type]
+
+    dlq_url = sqs.create_queue(QueueName=f"{queue}-dlq")["QueueUrl"]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    queue_url = sqs.create_queue(
+        QueueName=queue,
+        Attributes={
+            # Longer than the processing of a 12 MP photo; a crashed worker's message comes back.
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+        },
+    )["QueueUrl"]
+    queue_arn = _queue_arn(sqs, queue_url)
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url, Attributes={"Policy": json.dumps(queue_policy(queue_arn, bucket))}
+    )
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration=queue_notification(queue_arn, prefix),  # type: ignore[arg-type]
+    )
+    return Provisioned(bucket, queue_url, queue_arn, dlq_url)
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
+
+
+# --- moto server --------------------------------------------------------------------------------
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    # Linux: the child gets SIGTERM when the demo dies, even by SIGKILL, so no moto is left behind.
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class MotoServer:
+    """``python -m moto.server`` in a child process: its own interpreter (and GIL), so S3/SQS
+    work runs beside the ASGI server and the worker, as the real services would."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None):
+        self.host = host
+        self.port = port or free_port(host)
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        with contextlib.ExitStack() as stack:
+            log: Any = subprocess.DEVNULL
+            if self.log_path is not None:
+                log = stack.enter_context(open(self.log_path, "ab"))
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                # Out of the terminal's process group: Ctrl-C reaches the demo only, which stops
+                # the worker before moto, so nothing logs a connection error on the way out.
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"moto server exited with code {self.process.returncode}"
+                    + (f"; see {self.log_path}" if self.log_path else "")
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1):  # noqa: S310
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.05)
+        raise RuntimeError(f"moto server not ready at {self.url} after {timeout:.0f} s")
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# --- Django settings ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EmbeddedSettings:
+    endpoint_url: str
+    bucket: str
+    queue_url: str
+    callback_url: str
+    callback_secret: str = field(repr=False)
+    region: str = "us-east-1"
+    allowed_host: str | None = None
+
+
+def configure_settings(values: EmbeddedSettings) -> None:
+    """Point the app at the embedded services. ``asyncimg.conf.app_settings`` reads settings on
+    every access, so setting them at run time (after ``config.settings`` was imported) works."""
+    from django.conf import settings
+
+    settings.ASYNC_IMAGE_UPLOAD_BUCKET = values.bucket
+    settings.ASYNC_IMAGE_UPLOAD_ENDPOINT_URL = values.endpoint_url
+    settings.ASYNC_IMAGE_UPLOAD_REGION = values.region
+    settings.ASYNC_IMAGE_UPLOAD_QUEUE_URL = values.queue_url
+    settings.ASYNC_IMAGE_UPLOAD_CALLBACK_URL = values.callback_url
+    settings.ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS = [values.callback_secret]
+    # Anonymous visitors upload; their uploads belong to their session.
+    settings.ASYNC_IMAGE_UPLOAD_ALLOW_ANONYMOUS = True
+    # Processed images are served by moto with presigned GET URLs, not from a CDN.
+    settings.ASYNC_IMAGE_UPLOAD_MEDIA_URL = None
+    host = values.allowed_host
+    if host and host not in settings.ALLOWED_HOSTS and "*" not in settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, host]
+
+
+def tune_sqlite() -> None:
+    """WAL and ``BEGIN IMMEDIATE`` for a SQLite database: every ASGI request runs its database
+    work in its own thread, and concurrent writers then wait for the lock instead of failing
+    with "database is locked" when a read transaction tries to upgrade."""
+    from django.db import connections
+
+    options = connections.settings["default"].setdefault("OPTIONS", {})
+    if connections.settings["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+
+
+# --- the worker ---------------------------------------------------------------------------------
+
+
+def build_worker(values: EmbeddedSettings, *, wait_time: int = WORKER_WAIT_SECONDS) -> Any:
+    """An :class:`~image_processor.worker.SqsWorker` running the Lambda handler with the app's
+    processing settings, signing callbacks with the first callback secret."""
+    import boto3
+    from botocore.config import Config
+    from image_processor.core import ProcessOptions
+    from image_processor.handler import HandlerConfig, handle_event
+    from image_processor.worker import SqsWorker
+
+    from asyncimg.conf import app_settings
+
+    config = HandlerConfig(
+        callback_url=values.callback_url,
+        callback_secret=values.callback_secret,
+        temporary_prefix=app_settings.TEMPORARY_IMAGE_PATH,
+        processed_prefix=app_settings.PROCESSED_IMAGE_PATH,
+        options=ProcessOptions(
+            widths=app_settings.VARIANT_WIDTHS,
+            formats=app_settings.VARIANT_FORMATS,
+            max_pixels=app_settings.MAX_PIXELS,
+            max_bytes=app_settings.PRESIGNED_URL_CONTENT_LENGTH,
+            allowed_types=frozenset(app_settings.ALLOWED_CONTENT_TYPES),
+        ),
+        bucket=values.bucket,
+    )
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=values.endpoint_url,
+        region_name=values.region,
+        config=Config(s3={"addressing_style": "path"}, max_pool_connections=8),
+    )
+    sqs = boto3.client("sqs", endpoint_url=values.endpoint_url, region_name=values.region)
+    callback = config.callback_client()
+
+    def handler(event: Any) -> Any:
+        return handle_event(event, config, s3, callback)
+
+    return SqsWorker(sqs, values.queue_url, handler, wait_time=wait_time)
+
+
+class WorkerThread:
+    """Runs a worker in a daemon thread; :meth:`stop` waits for the message in hand."""
+
+    def __init__(self, worker: Any) -> None:
+        self.worker = worker
+        self.thread = threading.Thread(target=self._run, name="asyncimg-worker", daemon=True)
+
+    def _run(self) -> None:
+        while not self.worker.stopping:
+            try:
+                self.worker.run()
+            except Exception:
+                # moto restarting or a network blip: keep the demo's worker alive.
+                logger.exception("asyncimg demo worker: poll failed; retrying in 1 s")
+                time.sleep(1)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float = WORKER_WAIT_SECONDS + 10) -> None:
+        self.worker.stop()
+        self.thread.join(timeout)
+
+
+# --- the whole thing ----------------------------------------------------------------------------
+
+
+class Shutdown(Exception):
+    """Raised in the main thread by SIGTERM (SIGINT raises KeyboardInterrupt)."""
+
+
+def _raise_shutdown(signum: int, frame: Any) -> None:
+    raise Shutdown(signal.Signals(signum).name)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts: a busy port fails at once, and
+    ``port=0`` picks a free one whose number the callback URL and the CORS rules can use."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def loopback_for(host: str) -> str:
+    """The address this machine uses to reach a server bound to ``host``."""
+    if host in {"0.0.0.0", ""}:  # noqa: S104 - naming the wildcard, not binding it
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+@dataclass
+class Demo:
+    """``manage.py demo``: start everything, serve until a signal, stop everything in order."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    bucket: str = "asyncimg-demo"
+    queue: str = "asyncimg-demo-uploads"
+    log_level: str = "info"
+    access_log: bool = False
+    out: Any = sys.stdout
+    #: ``BaseCommand.check``: the system checks, run once the settings point at the services.
+    checks: Callable[[], Any] | None = None
+    moto: MotoServer | None = None
+    worker: WorkerThread | None = None
+
+    def run(self) -> None:
+        from django.conf import settings
+
+        previous = signal.signal(signal.SIGTERM, _raise_shutdown)
+        sock = bind(self.host, self.port)
+        try:
+            port = int(sock.getsockname()[1])
+            data_dir = Path(getattr(settings, "DATA_DIR", Path.cwd() / "var"))
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self.moto = MotoServer(log_path=data_dir / "moto.log")
+            self.moto.start()
+            # Migrating overlaps moto's start-up.
+            self._migrate()
+            self.moto.wait_ready()
+            values = self._provision(port)
+            configure_settings(values)
+            if self.checks is not None:
+                self.checks()
+            self.worker = WorkerThread(build_worker(values))
+            self.worker.start()
+            self._serve(sock, port)
+        except (KeyboardInterrupt, Shutdown):
+            pass
+        finally:
+            sock.close()
+            self.stop()
+            signal.signal(signal.SIGTERM, previous)
+
+    def _migrate(self) -> None:
+        from django.core.management import call_command
+        from django.db import connections
+
+        tune_sqlite()
+        call_command("migrate", interactive=False, verbosity=0)
+        connections.close_all()
+
+    def _provision(self, port: int) -> EmbeddedSettings:
+        from asyncimg.conf import app_settings
+
+        assert self.moto is not None
+        # boto3 must not look for real credentials: moto accepts any.
+        os.environ["AWS_ACCESS_KEY_ID"] = "demo"
+        os.environ["AWS_SECRET_ACCESS_KEY"] = "demo"  # noqa: S105 - moto's fake credentials
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+        provisioned = provision(
+            self.moto.url,
+            bucket=self.bucket,
+            queue=self.queue,
+            origins=origins_for(self.host, port),
+            prefix=app_settings.TEMPORARY_IMAGE_PATH,
+        )
+        return EmbeddedSettings(
+            endpoint_url=self.moto.url,
+            bucket=provisioned.bucket,
+            queue_url=provisioned.queue_url,
+            callback_url=f"http://{loopback_for(self.host)}:{port}/async_image/callback/",
+            callback_secret=secrets.token_urlsafe(32),
+            allowed_host=None if self.host in {"0.0.0.0", "::", ""} else self.host,  # noqa: S104
+        )
+
+    def _serve(self, sock: socket.socket, port: int) -> None:
+        import asyncio
+
+        import uvicorn
+        from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+        from config.asgi import application
+
+        config = uvicorn.Config(
+            # Static files (the client module) straight from the app directories: no collectstatic.
+            ASGIStaticFilesHandler(application),
+            lifespan="off",
+            log_level=self.log_level,
+            access_log=self.access_log,
+            workers=1,
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+
+        async def serve() -> None:
+            task = asyncio.create_task(server.serve(sockets=[sock]))
+            while not server.started and not task.done():
+                await asyncio.sleep(0.02)
+            if server.started:
+                self._banner(port)
+            await task
+
+        asyncio.run(serve())
+
+    def _banner(self, port: int) -> None:
+        base = f"http://{loopback_for(self.host)}:{port}"
+        assert self.moto is not None
+        self.out.write(
+            "\nasyncimg demo is running (SQLite, moto S3+SQS, in-process worker, one ASGI server)\n"
+            f"  Demo page:  {base}/\n"
+            f"  GraphiQL:   {base}/graphql/\n"
+            f"  S3 / SQS:   {self.moto.url} (moto)\n"
+            "Press Ctrl-C to stop.\n"
+        )
+        self.out.flush()
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        if self.moto is not None:
+            self.moto.stop()
+            self.moto = None

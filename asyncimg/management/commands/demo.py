@@ -1,0 +1,39 @@
+"""``manage.py demo``: the whole system on embedded defaults, in one process tree.
+
+Needs nothing but the ``demo`` extra: SQLite under ``var/`` (``ASYNCIMG_DATA_DIR``), a moto server
+for S3 and SQS, the processor's worker in a thread and one uvicorn server. ``REDIS_URL`` and
+``DATABASE_URL`` are honoured when set. See :mod:`asyncimg.embedded`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Run the upload demo: page at /, GraphiQL at /graphql/, with embedded S3/SQS and worker."
+    # The bucket, queue and callback secret do not exist until handle() creates them; the
+    # checks run there, once the settings point at them.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="Address to bind (127.0.0.1).")
+        parser.add_argument(
+            "--port", type=int, default=8000, help="Port to bind (8000); 0 picks a free one."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        from asyncimg.embedded import Demo
+
+        verbosity = int(options["verbosity"])
+        demo = Demo(
+            host=options["host"],
+            port=options["port"],
+            log_level="warning" if verbosity < 1 else "info",
+            access_log=verbosity >= 2,
+            out=self.stdout,
+            checks=self.check,
+        )
+        demo.run()
