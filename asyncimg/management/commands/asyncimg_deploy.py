@@ -1,0 +1,182 @@
+"""``manage.py asyncimg_deploy``: deploy the processor's SAM stack with values from settings.
+
+Builds the ``sam build`` and ``sam deploy`` command lines (``--dry-run`` prints them), filling the
+stack parameters from the ``ASYNC_IMAGE_UPLOAD_*`` settings and asking for what settings cannot
+say (stack name, callback secret location, CORS origins) unless given as options.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import image_processor
+from django.core.management.base import BaseCommand, CommandError
+
+from asyncimg.conf import app_settings
+
+TEMPLATE = Path(image_processor.__file__).resolve().parent.parent / "template.yaml"
+SAM_INSTALL_URL = (
+    "https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/"
+    "install-sam-cli.html"
+)
+
+
+@dataclass(frozen=True)
+class DeployPlan:
+    stack_name: str
+    region: str
+    parameters: dict[str, str]
+    template: Path = TEMPLATE
+    build_dir: Path = Path(".aws-sam/build")
+    use_container: bool = False
+
+    def commands(self) -> list[list[str]]:
+        build = [
+            "sam",
+            "build",
+            "--template-file",
+            str(self.template),
+            "--build-dir",
+            str(self.build_dir),
+        ]
+        if self.use_container:
+            build.append("--use-container")
+        # sam's shorthand "Key=Value" pairs; quoting keeps commas and spaces inside one value.
+        overrides = " ".join(f'{key}="{value}"' for key, value in self.parameters.items())
+        deploy = [
+            "sam",
+            "deploy",
+            "--template-file",
+            str(self.build_dir / "template.yaml"),
+            "--stack-name",
+            self.stack_name,
+            "--region",
+            self.region,
+            "--capabilities",
+            "CAPABILITY_IAM",
+            "--resolve-s3",
+            "--no-fail-on-empty-changeset",
+            "--parameter-overrides",
+            overrides,
+        ]
+        return [build, deploy]
+
+
+class Command(BaseCommand):
+    help = (
+        "Build and deploy the image processor's SAM stack (bucket, SQS, Lambda, alarms) with "
+        "parameters taken from the ASYNC_IMAGE_UPLOAD_* settings. Needs the AWS SAM CLI."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--stack-name")
+        parser.add_argument("--region", help="Defaults to ASYNC_IMAGE_UPLOAD_REGION.")
+        parser.add_argument(
+            "--callback-secret-arn", help="Secrets Manager ARN of the callback signing secret."
+        )
+        parser.add_argument(
+            "--callback-secret-parameter", help="Or an SSM SecureString name, starting with /."
+        )
+        parser.add_argument(
+            "--allowed-origins", help="Comma-separated browser origins allowed to upload (CORS)."
+        )
+        parser.add_argument("--alarm-email", default="")
+        parser.add_argument("--memory-size", type=int)
+        parser.add_argument("--timeout", type=int)
+        parser.add_argument("--subnet-ids", default="", help="Comma-separated; needs NAT.")
+        parser.add_argument("--security-group-ids", default="")
+        parser.add_argument("--build-dir", default=".aws-sam/build")
+        parser.add_argument("--use-container", action="store_true")
+        parser.add_argument("--dry-run", action="store_true", help="Print the commands only.")
+        parser.add_argument(
+            "--no-input", action="store_false", dest="interactive", help="Never prompt."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        plan = self.plan(options)
+        commands = plan.commands()
+        if options["dry_run"]:
+            for command in commands:
+                self.stdout.write(shlex.join(command))
+            return
+        if shutil.which("sam") is None:
+            raise CommandError(
+                f"The AWS SAM CLI ('sam') is not on PATH. Install it ({SAM_INSTALL_URL}) or run "
+                "with --dry-run to print the commands."
+            )
+        for command in commands:
+            self.stdout.write(f"$ {shlex.join(command)}")
+            try:
+                subprocess.run(command, check=True)
+            except subprocess.CalledProcessError as exc:
+                raise CommandError(f"{command[0]} {command[1]} failed ({exc.returncode}).") from exc
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Deployed {plan.stack_name}. The callback secret must also be listed in "
+                "ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS."
+            )
+        )
+
+    def plan(self, options: dict[str, Any]) -> DeployPlan:
+        interactive = options.get("interactive", True)
+        if not app_settings.BUCKET:
+            raise CommandError("Set ASYNC_IMAGE_UPLOAD_BUCKET: the stack creates that bucket.")
+        callback_url = app_settings.CALLBACK_URL or self.ask(
+            "Callback URL (https://<your host>/async_image/callback/)", interactive
+        )
+        stack_name = options.get("stack_name") or self.ask("Stack name", interactive)
+        secret_arn = options.get("callback_secret_arn") or ""
+        secret_parameter = options.get("callback_secret_parameter") or ""
+        if not secret_arn and not secret_parameter:
+            where = self.ask(
+                "Callback secret: Secrets Manager ARN, or SSM parameter name (/...)", interactive
+            )
+            if where.startswith("arn:"):
+                secret_arn = where
+            elif where.startswith("/"):
+                secret_parameter = where
+            else:
+                raise CommandError("Give a Secrets Manager ARN (arn:...) or an SSM name (/...).")
+        origins = options.get("allowed_origins") or self.ask(
+            "Origins allowed to upload, comma-separated (https://example.com)", interactive
+        )
+        parameters = {
+            "BucketName": app_settings.BUCKET,
+            "TemporaryPrefix": app_settings.TEMPORARY_IMAGE_PATH,
+            "ProcessedPrefix": app_settings.PROCESSED_IMAGE_PATH,
+            "CallbackUrl": callback_url,
+            "CallbackSecretArn": secret_arn,
+            "CallbackSecretParameter": secret_parameter,
+            "AllowedOrigins": ",".join(o.strip() for o in origins.split(",") if o.strip()),
+            "VariantWidths": ",".join(str(w) for w in app_settings.VARIANT_WIDTHS),
+            "VariantFormats": ",".join(app_settings.VARIANT_FORMATS),
+            "MaxPixels": str(app_settings.MAX_PIXELS),
+            "MaxBytes": str(app_settings.PRESIGNED_URL_CONTENT_LENGTH),
+            "AllowedTypes": ",".join(app_settings.ALLOWED_CONTENT_TYPES),
+            "AlarmEmail": options.get("alarm_email") or "",
+            "SubnetIds": options.get("subnet_ids") or "",
+            "SecurityGroupIds": options.get("security_group_ids") or "",
+        }
+        for name, key in (("memory_size", "MemorySize"), ("timeout", "Timeout")):
+            if options.get(name):
+                parameters[key] = str(options[name])
+        return DeployPlan(
+            stack_name=stack_name,
+            region=options.get("region") or app_settings.REGION,
+            parameters=parameters,
+            build_dir=Path(options.get("build_dir") or ".aws-sam/build"),
+            use_container=bool(options.get("use_container")),
+        )
+
+    def ask(self, question: str, interactive: bool) -> str:
+        if not interactive:
+            raise CommandError(f"Missing: {question} (give it as an option; --no-input is set).")
+        answer = input(f"{question}: ").strip()
+        if not answer:
+            raise CommandError(f"{question} is required.")
+        return answer
