@@ -498,3 +498,85 @@ class Demo:
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
+
+
+# --- the demo as a child process (tests, benchmark) ---------------------------------------------
+
+#: Variables that would point the demo away from its embedded defaults.
+_FOREIGN_ENV = ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "ASYNCIMG_DATA_DIR")
+
+
+class DemoProcess:
+    """``manage.py demo --port 0`` in a child process with its own data directory and nothing of
+    the caller's configuration; :attr:`url` is the page's URL once it is serving."""
+
+    def __init__(self, data_dir: Path, *, timeout: float = 60.0, verbosity: int = 0) -> None:
+        self.data_dir = data_dir
+        self.timeout = timeout
+        self.verbosity = verbosity
+        self.url = ""
+        self.output: list[str] = []
+        self.process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> DemoProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        import queue
+
+        env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_ENV}
+        env.update(
+            ASYNCIMG_DATA_DIR=str(self.data_dir),
+            DJANGO_SETTINGS_MODULE="config.settings",
+            PYTHONUNBUFFERED="1",
+        )
+        manage = Path(__file__).resolve().parent.parent / "manage.py"
+        self.process = subprocess.Popen(
+            [sys.executable, str(manage), "demo", "--port", "0", "-v", str(self.verbosity)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=manage.parent,
+        )
+        lines: queue.Queue[str | None] = queue.Queue()
+        stdout = self.process.stdout
+        assert stdout is not None
+
+        def read() -> None:
+            for line in stdout:
+                self.output.append(line)
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=read, name="demo-output", daemon=True).start()
+        deadline = time.monotonic() + self.timeout
+        while not self.url:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                line = None
+            if line is None:
+                self.stop()
+                raise RuntimeError("the demo did not start:\n" + "".join(self.output))
+            if "Demo page:" in line:
+                self.url = line.split("Demo page:", 1)[1].strip()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """Send ``sig`` and wait; the exit code (None if it had to be killed)."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                return self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                return None
+        return self.process.returncode

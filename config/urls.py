@@ -9,4 +9,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("graphql/", graphql_view, name="graphql"),
     path("async_image/", include("asyncimg.urls")),
+    path("", include("config.views")),
 ]

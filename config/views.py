@@ -1,0 +1,35 @@
+"""The demo page of the bundled project."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import path
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from asyncimg.conf import app_settings
+
+
+@ensure_csrf_cookie
+def demo(request: HttpRequest) -> HttpResponse:
+    """``/``: upload images and watch them being processed. Uses only ``asyncimg/client.js``."""
+    # The page sends one requestImageUpload per file, in parallel. Without a session cookie yet,
+    # each request would start its own session, and the uploads of all but the last would belong
+    # to sessions the browser no longer holds.
+    anonymous = app_settings.ALLOW_ANONYMOUS and not request.user.is_authenticated
+    if anonymous and not request.session.session_key:
+        request.session.create()
+    return render(
+        request,
+        "asyncimg_project/demo.html",
+        {
+            "accept": ",".join(app_settings.ALLOWED_CONTENT_TYPES),
+            "max_size": app_settings.PRESIGNED_URL_CONTENT_LENGTH,
+            "max_files": app_settings.MAX_FILES_PER_REQUEST,
+            "anonymous_allowed": app_settings.ALLOW_ANONYMOUS,
+        },
+    )
+
+
+# Included by ``config/urls.py`` at ``/`` (``include("config.views")``).
+urlpatterns = [path("", demo, name="demo")]

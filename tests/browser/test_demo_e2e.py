@@ -1,0 +1,167 @@
+"""The demo page in headless Chromium, against ``manage.py demo`` running as a child process.
+
+Debian's Chromium (``/usr/bin/chromium``) is driven by Playwright; Playwright's own browser
+download is not used. Without Chromium the test skips locally and FAILS under CI (``CI`` set).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw
+
+from asyncimg.embedded import DemoProcess
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOT = Path(os.environ.get("ASYNCIMG_SCREENSHOT", "var/screenshots/demo.png"))
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><circle r="5"/></svg>'
+
+
+def photo(width: int, height: int, sky: str, ground: str, sun: str) -> bytes:
+    """A small landscape: sky gradient, hills, a sun — something worth looking at in a card."""
+    image = Image.new("RGB", (width, height), sky)
+    draw = ImageDraw.Draw(image)
+    top = Image.new("RGB", (1, 2))
+    top.putpixel((0, 0), Image.new("RGB", (1, 1), sky).getpixel((0, 0)))
+    top.putpixel((0, 1), (255, 255, 255))
+    image.paste(top.resize((width, height), Image.Resampling.BILINEAR))
+    draw.ellipse((width * 0.62, height * 0.12, width * 0.82, height * 0.12 + width * 0.2), fill=sun)
+    draw.polygon(
+        [
+            (0, height),
+            (0, height * 0.62),
+            (width * 0.35, height * 0.45),
+            (width * 0.7, height * 0.66),
+            (width, height * 0.5),
+            (width, height),
+        ],
+        fill=ground,
+    )
+    draw.polygon(
+        [
+            (0, height),
+            (0, height * 0.8),
+            (width * 0.5, height * 0.68),
+            (width, height * 0.85),
+            (width, height),
+        ],
+        fill=tuple(max(0, c - 40) for c in Image.new("RGB", (1, 1), ground).getpixel((0, 0))),
+    )
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=88)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    if os.path.exists(CHROMIUM) or shutil.which("chromium"):
+        return CHROMIUM if os.path.exists(CHROMIUM) else str(shutil.which("chromium"))
+    message = (
+        f"Chromium is not installed at {CHROMIUM}: run `apt-get install -y chromium` "
+        "(.ci/run does it in CI)."
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
+    with DemoProcess(tmp_path_factory.mktemp("demo")) as process:
+        yield process
+
+
+@pytest.fixture
+def page(chromium: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1100, "height": 760})
+        finally:
+            browser.close()
+
+
+def test_upload_three_photos_and_an_svg(demo: DemoProcess, page: Any, tmp_path: Path) -> None:
+    files = {
+        "lake.jpg": photo(1800, 1200, "#5b8fd6", "#2f6b45", "#ffd25a"),
+        "dunes.jpg": photo(1200, 800, "#f3a35b", "#b5652c", "#fff1b8"),
+        "night.jpg": photo(900, 600, "#1d2b57", "#121a33", "#f2f2f2"),
+        "logo.svg": SVG,
+    }
+    paths = []
+    for name, data in files.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        paths.append(str(path))
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: console_errors.append(str(e)))
+    page.on("requestfailed", lambda r: console_errors.append(f"{r.url}: {r.failure}"))
+
+    page.goto(demo.url)
+    page.set_input_files("#files", paths)
+
+    cards = page.locator(".card")
+    page.wait_for_function("document.querySelectorAll('.card').length === 4")
+    rejected = page.locator(".card", has_text="logo.svg")
+    rejected.locator(".error").wait_for(state="visible", timeout=15_000)
+    assert rejected.get_attribute("data-status") == "REJECTED"
+    assert "UNSUPPORTED_CONTENT_TYPE" in rejected.locator(".error code").inner_text()
+    assert "image/svg+xml" in rejected.locator(".error").inner_text()
+
+    for name in ("lake.jpg", "dunes.jpg", "night.jpg"):
+        card = page.locator(".card", has_text=name)
+        card.locator("img.thumb").wait_for(timeout=30_000)
+        page.wait_for_function(
+            "(el) => el.complete && el.naturalWidth > 0",
+            arg=card.locator("img.thumb").element_handle(),
+            timeout=15_000,
+        )
+        assert card.get_attribute("data-status") == "READY"
+        assert card.locator(".status").inner_text() == "READY"
+        srcset = card.locator("img.thumb").get_attribute("srcset") or ""
+        assert "320w" in srcset, srcset
+        assert card.locator("picture source[type='image/webp']").count() == 1
+    assert cards.count() == 4
+    dims = page.locator(".card", has_text="dunes.jpg").locator(".meta").inner_text()
+    assert dims.startswith("1200\u00d7800 · JPEG"), dims  # U+00D7 multiplication sign
+    assert page.locator("#live").get_attribute("data-state") == "connected"
+    assert not console_errors, console_errors
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_phone_width_has_one_column(demo: DemoProcess, page: Any, tmp_path: Path) -> None:
+    path = tmp_path / "small.jpg"
+    path.write_bytes(photo(640, 480, "#7fb3e0", "#3c7a4a", "#ffe08a"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(demo.url)
+    page.set_input_files("#files", [str(path)])
+    page.locator(".card[data-status='READY'] img.thumb").wait_for(timeout=30_000)
+    box = page.locator(".card").bounding_box()
+    assert box is not None
+    assert box["width"] > 330
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
