@@ -220,19 +220,37 @@ def process(data: bytes, options: ProcessOptions | None = None) -> ProcessResult
 
 @dataclass(frozen=True)
 class _Plan:
-    width: int  # oriented, full-resolution size of the source
+    width: int  # upright, full-resolution size of the source
     height: int
     variant_widths: tuple[int, ...]  # descending, never above ``width``
+    transpose: Image.Transpose | None  # what turns the stored pixels upright
 
     def size_at(self, width: int) -> tuple[int, int]:
+        """Upright size of the output ``width`` pixels wide."""
         return width, max(1, round(self.height * width / self.width))
 
+    def stored(self, size: tuple[int, int]) -> tuple[int, int]:
+        """The same size in the stored orientation."""
+        return (size[1], size[0]) if self.transpose in _SWAPS else size
 
-def _plan(width: int, height: int, options: ProcessOptions) -> _Plan:
+
+_SWAPS: Final = frozenset(
+    {
+        Image.Transpose.TRANSPOSE,
+        Image.Transpose.TRANSVERSE,
+        Image.Transpose.ROTATE_90,
+        Image.Transpose.ROTATE_270,
+    }
+)
+
+
+def _plan(
+    width: int, height: int, transpose: Image.Transpose | None, options: ProcessOptions
+) -> _Plan:
     widths = sorted({w for w in options.widths if w <= width}, reverse=True)
     # Never upscale: a source narrower than every configured width gets one variant per format
     # at its own width, so clients always find each format.
-    return _Plan(width, height, tuple(widths) or (width,))
+    return _Plan(width, height, tuple(widths) or (width,), transpose)
 
 
 def _process(data: bytes, content_type: str, options: ProcessOptions) -> ProcessResult:
@@ -257,14 +275,8 @@ def _process(data: bytes, content_type: str, options: ProcessOptions) -> Process
     exif = _read_exif(im)
     orientation = exif.get(ExifTags.Base.Orientation, 1) if exif is not None else 1
     transpose = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
-    swaps = transpose in (
-        Image.Transpose.TRANSPOSE,
-        Image.Transpose.TRANSVERSE,
-        Image.Transpose.ROTATE_90,
-        Image.Transpose.ROTATE_270,
-    )
-    width, height = (stored_h, stored_w) if swaps else (stored_w, stored_h)
-    plan = _plan(width, height, options)
+    width, height = (stored_h, stored_w) if transpose in _SWAPS else (stored_w, stored_h)
+    plan = _plan(width, height, transpose, options)
 
     # n_frames parses frame headers only (GIF, WebP, HEIF) and the first frame is the one used.
     frames = int(getattr(im, "n_frames", 1) or 1)
@@ -281,8 +293,6 @@ def _process(data: bytes, content_type: str, options: ProcessOptions) -> Process
 
     icc = im.info.get("icc_profile") or None
     frame, colour = _normalise(im, icc)
-    if transpose is not None:
-        frame = frame.transpose(transpose)
     # Outputs must carry no metadata at all; encoders read some keys (icc_profile, exif,
     # transparency...) from ``info``, and every derived image copies it.
     frame.info = {}
@@ -377,22 +387,26 @@ def _render(
 ) -> tuple[list[Output], str | None]:
     """Encode the original and the variants; return them (original first) and the dominant colour.
 
-    Encoding dominates the cost and Pillow releases the GIL while encoding and resizing, so the
-    encoders run in a small pool while this thread produces the next, smaller, size.
+    ``frame`` is still in stored orientation: each size is resized from the previous one in
+    that orientation and only the (small) result is turned upright, which is cheaper than
+    rotating the full-size source first. Encoding dominates the cost and Pillow releases the GIL
+    while encoding and resizing, so the encoders run in a small pool while this thread produces
+    the next, smaller, size.
     """
     futures: list[Future[Output]] = []
     with ThreadPoolExecutor(max_workers=options.encode_threads) as pool:
         if options.include_original:
             fmt = "webp" if has_alpha else "jpeg"
-            quality = options.original_quality
+            full = plan.size_at(plan.width)
             futures.append(
                 pool.submit(
-                    _encode,
-                    frame.copy(),
+                    _encode_upright,
+                    frame,
+                    plan,
                     fmt,
                     "original",
-                    plan.size_at(plan.width),
-                    quality,
+                    full,
+                    options.original_quality,
                     options,
                     progressive=False,
                 )
@@ -400,23 +414,43 @@ def _render(
         current = frame
         for width in plan.variant_widths:
             size = plan.size_at(width)
-            if current.size != size:
-                # Each size comes from the previous, larger one. Only the first step can be a
-                # big one (a full-resolution source); reducing_gap=1 box-reduces it by an
-                # integer factor first, like shrink-on-load does for JPEG, at half the cost.
+            stored = plan.stored(size)
+            if current.size != stored:
+                # Only the first step can be a big one (a full-resolution source);
+                # reducing_gap=1 box-reduces it by an integer factor first, like shrink-on-load
+                # does for JPEG, at half the cost.
                 gap = 1.0 if current is frame else None
-                current = current.resize(size, Image.Resampling.BICUBIC, reducing_gap=gap)
+                current = current.resize(stored, Image.Resampling.BICUBIC, reducing_gap=gap)
             for i, fmt in enumerate(_ordered(options.formats)):
                 quality = options.webp_quality if fmt == "webp" else options.jpeg_quality
                 # Image.save stores its parameters on the image object, so two threads must
-                # never save the same object: the second format gets its own copy.
-                source = current if i == 0 else current.copy()
+                # never save the same object: only one encoder may use ``current`` itself.
+                shared = i > 0 or (current is frame and options.include_original)
+                source = current.copy() if shared and plan.transpose is None else current
                 futures.append(
-                    pool.submit(_encode, source, fmt, f"{width}w", size, quality, options)
+                    pool.submit(
+                        _encode_upright, source, plan, fmt, f"{width}w", size, quality, options
+                    )
                 )
         dominant = _dominant_color(current)
         outputs = [f.result() for f in futures]
     return outputs, dominant
+
+
+def _encode_upright(
+    im: Image.Image,
+    plan: _Plan,
+    fmt: str,
+    stem: str,
+    size: tuple[int, int],
+    quality: int,
+    options: ProcessOptions,
+    *,
+    progressive: bool | None = None,
+) -> Output:
+    # transpose() returns a new image, so each encoder then saves an object of its own.
+    upright = im.transpose(plan.transpose) if plan.transpose is not None else im
+    return _encode(upright, fmt, stem, size, quality, options, progressive=progressive)
 
 
 def _ordered(formats: Iterable[str]) -> list[str]:
