@@ -4,7 +4,8 @@
   real bucket: CORS for the browser's POST, a queue, and the S3 → SQS ``ObjectCreated``
   notification on the temporary prefix (see :func:`bucket_cors`, :func:`queue_notification`);
 * the Django settings the app reads lazily, pointed at it (:func:`configure_settings`);
-* the processor's :class:`~image_processor.worker.SqsWorker` in a thread, running the same
+* the processor's :class:`~image_processor.worker.SqsWorker` in a thread (built like
+  ``manage.py asyncimg_worker`` builds it), running the same
   :func:`~image_processor.handler.handle_event` as the Lambda and calling back over HTTP;
 * the ASGI application served by uvicorn with ONE worker: with the in-memory channel layer the
   callback and the websocket subscribers must share a process.
@@ -273,46 +274,6 @@ def tune_sqlite() -> None:
 # --- the worker ---------------------------------------------------------------------------------
 
 
-def build_worker(values: EmbeddedSettings, *, wait_time: int = WORKER_WAIT_SECONDS) -> Any:
-    """An :class:`~image_processor.worker.SqsWorker` running the Lambda handler with the app's
-    processing settings, signing callbacks with the first callback secret."""
-    import boto3
-    from botocore.config import Config
-    from image_processor.core import ProcessOptions
-    from image_processor.handler import HandlerConfig, handle_event
-    from image_processor.worker import SqsWorker
-
-    from asyncimg.conf import app_settings
-
-    config = HandlerConfig(
-        callback_url=values.callback_url,
-        callback_secret=values.callback_secret,
-        temporary_prefix=app_settings.TEMPORARY_IMAGE_PATH,
-        processed_prefix=app_settings.PROCESSED_IMAGE_PATH,
-        options=ProcessOptions(
-            widths=app_settings.VARIANT_WIDTHS,
-            formats=app_settings.VARIANT_FORMATS,
-            max_pixels=app_settings.MAX_PIXELS,
-            max_bytes=app_settings.PRESIGNED_URL_CONTENT_LENGTH,
-            allowed_types=frozenset(app_settings.ALLOWED_CONTENT_TYPES),
-        ),
-        bucket=values.bucket,
-    )
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=values.endpoint_url,
-        region_name=values.region,
-        config=Config(s3={"addressing_style": "path"}, max_pool_connections=8),
-    )
-    sqs = boto3.client("sqs", endpoint_url=values.endpoint_url, region_name=values.region)
-    callback = config.callback_client()
-
-    def handler(event: Any) -> Any:
-        return handle_event(event, config, s3, callback)
-
-    return SqsWorker(sqs, values.queue_url, handler, wait_time=wait_time)
-
-
 class WorkerThread:
     """Runs a worker in a daemon thread; :meth:`stop` waits for the message in hand."""
 
@@ -352,7 +313,10 @@ def bind(host: str, port: int) -> socket.socket:
     """The listening socket, bound before anything else starts: a busy port fails at once, and
     ``port=0`` picks a free one whose number the callback URL and the CORS rules can use."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; with
+    # proto 0, every response after the first on a keep-alive connection waits ~40 ms for a
+    # delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -407,7 +371,10 @@ class Demo:
             configure_settings(values)
             if self.checks is not None:
                 self.checks()
-            self.worker = WorkerThread(build_worker(values))
+            from asyncimg.management.commands.asyncimg_worker import build_worker
+
+            # The same handler as the Lambda, with the settings just configured.
+            self.worker = WorkerThread(build_worker(wait_time=WORKER_WAIT_SECONDS))
             self.worker.start()
             self._serve(sock, port)
         except (KeyboardInterrupt, Shutdown):
