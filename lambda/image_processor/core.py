@@ -297,8 +297,11 @@ def _process(data: bytes, content_type: str, options: ProcessOptions) -> Process
     # transparency...) from ``info``, and every derived image copies it.
     frame.info = {}
     has_alpha = frame.mode == "RGBA"
-
-    outputs, dominant = _render(frame, plan, options, has_alpha)
+    # Hand the only references to the decoded pixels over to _render, which drops them once
+    # the first variant exists: the full-size frame is the biggest allocation of the job.
+    work = [frame]
+    del im, frame
+    outputs, dominant = _render(work, plan, options, has_alpha)
     metadata: dict[str, Any] = {
         "width": width,
         "height": height,
@@ -383,16 +386,17 @@ def _normalise(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, str | N
 
 
 def _render(
-    frame: Image.Image, plan: _Plan, options: ProcessOptions, has_alpha: bool
+    work: list[Image.Image], plan: _Plan, options: ProcessOptions, has_alpha: bool
 ) -> tuple[list[Output], str | None]:
     """Encode the original and the variants; return them (original first) and the dominant colour.
 
-    ``frame`` is still in stored orientation: each size is resized from the previous one in
-    that orientation and only the (small) result is turned upright, which is cheaper than
-    rotating the full-size source first. Encoding dominates the cost and Pillow releases the GIL
-    while encoding and resizing, so the encoders run in a small pool while this thread produces
-    the next, smaller, size.
+    ``work`` holds the only reference to the frame, still in stored orientation: each size is
+    resized from the previous one in that orientation and only the (small) result is turned
+    upright, which is cheaper than rotating the full-size source first. Encoding dominates the
+    cost and Pillow releases the GIL while encoding and resizing, so the encoders run in a small
+    pool while this thread produces the next, smaller, size.
     """
+    frame = work.pop()
     futures: list[Future[Output]] = []
     with ThreadPoolExecutor(max_workers=options.encode_threads) as pool:
         if options.include_original:
@@ -412,26 +416,31 @@ def _render(
                 )
             )
         current = frame
+        # Only the original's encoder still needs the full frame once the first size exists.
+        del frame
+        first = True
         for width in plan.variant_widths:
             size = plan.size_at(width)
             stored = plan.stored(size)
-            if current.size != stored:
+            resized = current.size != stored
+            if resized:
                 # Only the first step can be a big one (a full-resolution source);
                 # reducing_gap=1 box-reduces it by an integer factor first, like shrink-on-load
                 # does for JPEG, at half the cost.
-                gap = 1.0 if current is frame else None
+                gap = 1.0 if first else None
                 current = current.resize(stored, Image.Resampling.BICUBIC, reducing_gap=gap)
             for i, fmt in enumerate(_ordered(options.formats)):
                 quality = options.webp_quality if fmt == "webp" else options.jpeg_quality
                 # Image.save stores its parameters on the image object, so two threads must
                 # never save the same object: only one encoder may use ``current`` itself.
-                shared = i > 0 or (current is frame and options.include_original)
+                shared = i > 0 or (first and not resized and options.include_original)
                 source = current.copy() if shared and plan.transpose is None else current
                 futures.append(
                     pool.submit(
                         _encode_upright, source, plan, fmt, f"{width}w", size, quality, options
                     )
                 )
+            first = False
         dominant = _dominant_color(current)
         outputs = [f.result() for f in futures]
     return outputs, dominant
