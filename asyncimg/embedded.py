@@ -35,6 +35,11 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
+
+class DemoError(RuntimeError):
+    """The demo cannot start; the message says why and what to do."""
+
+
 #: Id of the notification configuration the demo (and the doctor's fix) installs.
 NOTIFICATION_ID = "asyncimg-uploads"
 #: SQS long poll of the demo worker. moto (like SQS) answers a long poll as soon as a message
@@ -203,7 +208,7 @@ class MotoServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(
+                raise DemoError(
                     f"moto server exited with code {self.process.returncode}"
                     + (f"; see {self.log_path}" if self.log_path else "")
                 )
@@ -212,7 +217,7 @@ class MotoServer:
                     return
             except (urllib.error.URLError, OSError):
                 time.sleep(0.05)
-        raise RuntimeError(f"moto server not ready at {self.url} after {timeout:.0f} s")
+        raise DemoError(f"moto server not ready at {self.url} after {timeout:.0f} s")
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -320,9 +325,12 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise DemoError(
+            f"Cannot listen on {host}:{port}: {exc.strerror}. Choose another --port (0 picks a "
+            "free one) or stop what is using it."
+        ) from exc
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageColor, ImageDraw
 
 from asyncimg.embedded import DemoProcess
 
@@ -36,35 +36,18 @@ SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><circle r
 
 
 def photo(width: int, height: int, sky: str, ground: str, sun: str) -> bytes:
-    """A small landscape: sky gradient, hills, a sun — something worth looking at in a card."""
-    image = Image.new("RGB", (width, height), sky)
+    """A small landscape (sky fading to the horizon, a sun, two hills) worth looking at."""
+    size = (width, height)
+    horizon = Image.linear_gradient("L").resize(size)
+    image = Image.composite(Image.new("RGB", size, "white"), Image.new("RGB", size, sky), horizon)
     draw = ImageDraw.Draw(image)
-    top = Image.new("RGB", (1, 2))
-    top.putpixel((0, 0), Image.new("RGB", (1, 1), sky).getpixel((0, 0)))
-    top.putpixel((0, 1), (255, 255, 255))
-    image.paste(top.resize((width, height), Image.Resampling.BILINEAR))
     draw.ellipse((width * 0.62, height * 0.12, width * 0.82, height * 0.12 + width * 0.2), fill=sun)
-    draw.polygon(
-        [
-            (0, height),
-            (0, height * 0.62),
-            (width * 0.35, height * 0.45),
-            (width * 0.7, height * 0.66),
-            (width, height * 0.5),
-            (width, height),
-        ],
-        fill=ground,
-    )
-    draw.polygon(
-        [
-            (0, height),
-            (0, height * 0.8),
-            (width * 0.5, height * 0.68),
-            (width, height * 0.85),
-            (width, height),
-        ],
-        fill=tuple(max(0, c - 40) for c in Image.new("RGB", (1, 1), ground).getpixel((0, 0))),
-    )
+    far = [(0, 0.62), (0.35, 0.45), (0.7, 0.66), (1, 0.5)]
+    near = [(0, 0.8), (0.5, 0.68), (1, 0.85)]
+    for ridge, colour in ((far, ImageColor.getrgb(ground)), (near, None)):
+        fill = colour or tuple(max(0, c - 40) for c in ImageColor.getrgb(ground)[:3])
+        points = [(0.0, 1.0), *ridge, (1.0, 1.0)]
+        draw.polygon([(x * width, y * height) for x, y in points], fill=fill)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=88)
     return out.getvalue()

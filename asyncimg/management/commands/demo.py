@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from asyncimg.embedded import Demo
+        from asyncimg.embedded import Demo, DemoError
 
         verbosity = int(options["verbosity"])
         demo = Demo(
@@ -36,4 +36,7 @@ class Command(BaseCommand):
             out=self.stdout,
             checks=self.check,
         )
-        demo.run()
+        try:
+            demo.run()
+        except DemoError as exc:
+            raise CommandError(str(exc)) from exc
