@@ -148,3 +148,82 @@ def test_phone_width_has_one_column(demo: DemoProcess, page: Any, tmp_path: Path
     assert box["width"] > 330
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
+
+
+CLIENT_SCRIPT = """
+async ([jpegBase64]) => {
+  const { createClient, AsyncImageError } = await import("/static/asyncimg/client.js");
+  const sockets = [];
+  class Tracked extends WebSocket {
+    constructor(...args) { super(...args); sockets.push(this); }
+  }
+  const states = [];
+  const client = createClient({
+    graphqlUrl: "/graphql/",
+    WebSocket: Tracked,
+    retry: { initialDelay: 50, maxDelay: 200 },
+    onConnectionChange: (state) => states.push(state),
+  });
+  const result = {};
+
+  try {
+    await client.requestUpload({ name: "x.svg", type: "image/svg+xml", size: 10 });
+  } catch (error) {
+    result.rejection = { isClientError: error instanceof AsyncImageError, code: error.code };
+  }
+
+  const bytes = Uint8Array.from(atob(jpegBase64), (c) => c.charCodeAt(0));
+  const file = new File([bytes], "reconnect.jpg", { type: "image/jpeg" });
+  const ticket = await client.requestUpload(file);
+  const statuses = [];
+  let firstState;
+  const pending = new Promise((resolve) => (firstState = resolve));
+  const done = new Promise((resolve, reject) => {
+    client.subscribe(ticket.upload.id, {
+      next(upload) {
+        statuses.push(upload.status);
+        firstState();
+        if (upload.status === "READY") resolve(upload);
+      },
+      error: reject,
+    });
+  });
+  await pending;
+  // The connection drops: the client must reconnect and subscribe again.
+  sockets[0].close();
+  await new Promise((r) => setTimeout(r, 300));
+  const progress = [];
+  await client.upload(ticket, file, { onProgress: (p) => progress.push(p.fraction) });
+  const ready = await done;
+  result.statuses = statuses;
+  result.sockets = sockets.length;
+  result.states = states;
+  result.lastProgress = progress[progress.length - 1];
+  result.variants = ready.image.variants.length;
+
+  const other = await client.requestUpload({ name: "never.jpg", type: "image/jpeg", size: 5 });
+  result.cancelled = await client.cancel(other.upload.id);
+  client.close();
+  return result;
+}
+"""
+
+
+def test_client_module_reconnects_and_reports_error_codes(demo: DemoProcess, page: Any) -> None:
+    import base64
+
+    page.goto(demo.url)
+    jpeg = base64.b64encode(photo(640, 480, "#7fb3e0", "#3c7a4a", "#ffe08a")).decode()
+    result = page.evaluate(CLIENT_SCRIPT, [jpeg])
+    assert result["rejection"] == {"isClientError": True, "code": "UNSUPPORTED_CONTENT_TYPE"}
+    assert result["sockets"] == 2, result
+    assert "reconnecting" in result["states"]
+    assert result["states"][-1] == "idle"
+    # The current state repeated after re-subscribing is delivered once.
+    assert result["statuses"][0] == "PENDING"
+    assert result["statuses"].count("PENDING") == 1, result["statuses"]
+    assert result["statuses"][-1] == "READY"
+    assert result["lastProgress"] == 1
+    assert result["variants"] >= 2
+    assert result["cancelled"]["status"] == "FAILED"
+    assert result["cancelled"]["error"]["code"] == "CANCELLED"
