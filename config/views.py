@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import path
+from django.urls import path, reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from asyncimg.conf import app_settings
+
+#: What GraphiQL opens with from the demo page (strawberry's GraphiQL reads ``?q=``).
+GRAPHIQL_EXAMPLE = """# Your uploads (this browser session's, in the demo). Run with Ctrl-Enter.
+query MyUploads {
+  uploads(first: 5) {
+    totalCount
+    edges { node { id status filename image { width height variants { name url } } } }
+  }
+}
+
+# Paste an id from above, then run this one: the current state first, then every change.
+subscription Follow {
+  imageProcessed(uploadId: "PASTE-AN-UPLOAD-ID") { id status error { code message } }
+}
+"""
 
 
 @ensure_csrf_cookie
@@ -27,6 +44,7 @@ def demo(request: HttpRequest) -> HttpResponse:
             "max_size": app_settings.PRESIGNED_URL_CONTENT_LENGTH,
             "max_files": app_settings.MAX_FILES_PER_REQUEST,
             "anonymous_allowed": app_settings.ALLOW_ANONYMOUS,
+            "graphiql_url": f"{reverse('graphql')}?{urlencode({'q': GRAPHIQL_EXAMPLE})}",
         },
     )
 

@@ -129,6 +129,7 @@ def test_page_sets_csrf_cookie_and_session_for_anonymous_uploads(
     html = response.content.decode()
     assert 'from "/static/asyncimg/client.js"' in html
     assert 'graphqlUrl: "/graphql/"' in html
+    assert 'href="/graphql/?q=%23+Your+uploads' in html  # GraphiQL opens with an example
     assert 'accept="image/jpeg,' in html
     assert "svg" not in html.split('accept="', 1)[1].split('"', 1)[0]
 
