@@ -192,7 +192,8 @@ class MotoServer:
         with contextlib.ExitStack() as stack:
             log: Any = subprocess.DEVNULL
             if self.log_path is not None:
-                log = stack.enter_context(open(self.log_path, "ab"))
+                # One log per run: the worker polls every second, a log kept across runs grows.
+                log = stack.enter_context(open(self.log_path, "wb"))
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
                 stdin=subprocess.DEVNULL,

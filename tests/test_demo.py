@@ -260,6 +260,8 @@ def test_demo_stops_everything_on_a_signal(tmp_path: Path, sig: signal.Signals) 
     assert not port_open(process.url)
     assert not port_open(moto)
     assert "Traceback" not in "".join(process.output)
+    # The SQLite database was switched to WAL (file format bytes 18-19 are 2 in WAL mode).
+    assert (tmp_path / "db.sqlite3").read_bytes()[18:20] == b"\x02\x02"
 
 
 @pytest.mark.slow
