@@ -28,6 +28,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/presign.py
+	$(BIN)/python bench/push_latency.py
+	$(BIN)/python bench/processing.py
+	$(BIN)/python bench/e2e.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var

@@ -201,6 +201,7 @@ def component_times(moto_url: str, base_url: str, data: bytes, runs: int) -> dic
     """The round trips of the pipeline, timed one by one from this process."""
     import boto3
     from botocore.config import Config
+
     from image_processor.core import ProcessOptions, process
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

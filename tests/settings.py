@@ -4,6 +4,8 @@
 ask for the Redis channel layer, while the default layer stays in memory for unit tests.
 """
 
+import os
+
 from config.settings import *  # noqa: F403
 
 SECRET_KEY = "tests-secret-key"
@@ -15,3 +17,14 @@ ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS = ["test-callback-secret"]
 ASYNC_IMAGE_UPLOAD_CALLBACK_URL = "http://127.0.0.1:8000/async_image/callback/"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+
+# Live-server tests run uvicorn processes against the test database and a real Redis layer.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}  # noqa: F405
+if os.environ.get("ASYNCIMG_TEST_REDIS_LAYER"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [os.environ["ASYNCIMG_TEST_REDIS_LAYER"]]},
+        }
+    }

@@ -6,6 +6,7 @@ import json
 import time
 
 import pytest
+
 from image_processor.callback import (
     CallbackClient,
     CallbackPayload,
@@ -14,7 +15,6 @@ from image_processor.callback import (
     event_id,
     sign,
 )
-
 from tests.processor.conftest import CallbackReceiver
 
 

@@ -8,10 +8,10 @@ import random
 import time
 
 import pytest
-from image_processor.core import Output, ProcessOptions, ProcessResult, process, sniff
-from image_processor.errors import ProcessingError
 from PIL import Image, ImageCms, features
 
+from image_processor.core import Output, ProcessOptions, ProcessResult, process, sniff
+from image_processor.errors import ProcessingError
 from tests.processor import images
 
 DEFAULT = ProcessOptions()

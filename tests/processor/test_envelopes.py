@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pytest
+
 from image_processor.envelopes import ObjectRef, parse_event
 
 

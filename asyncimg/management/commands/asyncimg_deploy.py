@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import image_processor
 from django.core.management.base import BaseCommand, CommandError
 
+import image_processor
 from asyncimg.conf import app_settings
 
 TEMPLATE = Path(image_processor.__file__).resolve().parent.parent / "template.yaml"

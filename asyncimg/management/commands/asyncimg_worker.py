@@ -12,12 +12,12 @@ from typing import Any
 
 import boto3
 from django.core.management.base import BaseCommand, CommandError
+
+from asyncimg.conf import app_settings
 from image_processor.callback import CallbackClient
 from image_processor.core import ProcessOptions
 from image_processor.handler import HandlerConfig, handle_event
 from image_processor.worker import SqsWorker
-
-from asyncimg.conf import app_settings
 
 
 def handler_config() -> HandlerConfig:
