@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Liveness bound for waiting on a message: generous, so a slow CI machine never fails a test.
-WAIT = 20.0
+WAIT = float(os.environ.get("ASYNCIMG_TEST_WAIT", "20"))
 
 
 def free_port() -> int:
