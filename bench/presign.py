@@ -1,0 +1,230 @@
+"""requestImageUpload through the full stack, next to bare boto3 signing and a proxied upload.
+
+One uvicorn process serves the project on PostgreSQL (a database of its own, created and
+dropped here). A client process sends the mutation over keep-alive HTTP like a browser (session
+cookie + CSRF header): HTTP → GraphQL → validation → DB insert → signing → JSON. Printed:
+
+- throughput and p50/p99 latency, next to the floor: boto3 ``generate_presigned_post`` alone;
+- server CPU per mutation (from /proc of the server process), next to the server CPU of a 5 MiB
+  image POSTed through a Django view (what the product avoids).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import requests
+from botocore.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
+
+from bench._report import percentile, write_section  # noqa: E402
+from tests.live import free_port, wait_for_port  # noqa: E402
+
+MUTATION = """mutation($input: RequestImageUploadInput!) {
+  requestImageUpload(input: $input) {
+    upload { id status expiresAt } presignedPost { url fields expiresAt }
+  }
+}"""
+DB = "asyncimg_bench_presign"
+LOG = ROOT / "var" / "bench-presign-server.log"
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", f"{PG}/postgres", "-q", "-c", sql], check=True, capture_output=True)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def floor(n: int) -> list[float]:
+    client = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        config=Config(signature_version="s3v4"),
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    times = []
+    for i in range(n):
+        key = f"temp/{i}/cat.jpg"
+        start = time.perf_counter()
+        client.generate_presigned_post(
+            Bucket="asyncimg-test",
+            Key=key,
+            Fields={"Content-Type": "image/jpeg"},
+            Conditions=[
+                {"bucket": "asyncimg-test"},
+                ["eq", "$key", key],
+                ["eq", "$Content-Type", "image/jpeg"],
+                ["content-length-range", 1, 1000],
+            ],
+            ExpiresIn=1000,
+        )
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--proxied", type=int, default=20)
+    args = parser.parse_args()
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    psql(f"DROP DATABASE IF EXISTS {DB}")
+    psql(f"CREATE DATABASE {DB}")
+    LOG.parent.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DATABASE_URL": f"{PG}/{DB}",
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'lambda'}",
+    }
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            *manage,
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; "
+            "User.objects.create_user('bench', password='bench', is_staff=True)",
+        ],
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--no-access-log",
+            "--lifespan",
+            "off",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=LOG.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, server)
+        base = f"http://127.0.0.1:{port}"
+        http = requests.Session()
+        http.get(f"{base}/admin/login/", timeout=10)
+        http.post(
+            f"{base}/admin/login/",
+            data={
+                "username": "bench",
+                "password": "bench",
+                "csrfmiddlewaretoken": http.cookies["csrftoken"],
+            },
+            headers={"Referer": f"{base}/admin/login/"},
+            timeout=10,
+        )
+        assert "sessionid" in http.cookies, "login failed"
+        headers = {"X-CSRFToken": http.cookies["csrftoken"], "Content-Type": "application/json"}
+
+        def mutate(i: int) -> None:
+            body = {
+                "query": MUTATION,
+                "variables": {
+                    "input": {
+                        "filename": f"photo-{i}.jpg",
+                        "contentType": "image/jpeg",
+                        "size": 1000,
+                    }
+                },
+            }
+            response = http.post(
+                f"{base}/graphql/", data=json.dumps(body), headers=headers, timeout=10
+            )
+            result = response.json()
+            assert "errors" not in result, f"{result} (server log: {LOG})"
+
+        for i in range(200):  # warm-up: connections, caches, code paths
+            mutate(-i - 1)
+        latencies = []
+        cpu_before = cpu_seconds(server.pid)
+        wall_start = time.perf_counter()
+        for i in range(args.requests):
+            start = time.perf_counter()
+            mutate(i)
+            latencies.append(time.perf_counter() - start)
+        wall = time.perf_counter() - wall_start
+        cpu_per_mutation = (cpu_seconds(server.pid) - cpu_before) / args.requests
+
+        image = io.BytesIO(os.urandom(5 * 1024 * 1024))
+        proxied_cpu = []
+        for _ in range(args.proxied + 2):
+            image.seek(0)
+            before = cpu_seconds(server.pid)
+            response = http.post(
+                f"{base}/bench/proxied-upload/",
+                files={"file": ("photo.jpg", image, "image/jpeg")},
+                timeout=60,
+            )
+            assert response.status_code == 200, response.text
+            proxied_cpu.append(cpu_seconds(server.pid) - before)
+        proxied_cpu = proxied_cpu[2:]
+    finally:
+        server.terminate()
+        server.wait(10)
+        psql(f"DROP DATABASE IF EXISTS {DB}")
+
+    base_times = floor(args.requests)
+    ms = lambda s: s * 1000  # noqa: E731
+    p50, p99 = ms(percentile(latencies, 50)), ms(percentile(latencies, 99))
+    f50, f99 = ms(percentile(base_times, 50)), ms(percentile(base_times, 99))
+    proxied = ms(sum(proxied_cpu) / len(proxied_cpu))
+    cpu = ms(cpu_per_mutation)
+    rows = [
+        ("requestImageUpload, full stack (client-observed)", p50, p99),
+        ("floor: boto3 generate_presigned_post alone", f50, f99),
+    ]
+    lines = [
+        "## Presigned upload credentials (`bench/presign.py`)",
+        "",
+        "One uvicorn process on PostgreSQL; a client on keep-alive HTTP with a session cookie and",
+        f"CSRF header sends {args.requests} `requestImageUpload` mutations one after another",
+        "(HTTP → GraphQL → validation → DB insert → signing → JSON).",
+        "",
+        "| measurement | p50 | p99 |",
+        "|---|---:|---:|",
+        *(f"| {name} | {a:.3f} ms | {b:.3f} ms |" for name, a, b in rows),
+        "",
+        f"- Throughput: **{args.requests / wall:.0f} mutations/s** on one server process "
+        "(sequential client).",
+        f"- Latency ratio to the floor: **{p50 / f50:.1f}x** p50 (goal < 10x).",
+        f"- Server CPU per mutation: **{cpu:.2f} ms**; a 5 MiB image POSTed through a Django view: "
+        f"**{proxied:.1f} ms** of server CPU → **{proxied / cpu:.0f}x** less CPU per upload "
+        "(goal ≥ 100x).",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    write_section("presign", text)
+
+
+if __name__ == "__main__":
+    main()
