@@ -24,14 +24,8 @@ URL = "/async_image/callback/"
 
 
 def make_upload(user: Any, **fields: Any) -> Upload:
-    upload = Upload(
-        owner=user,
-        filename="cat.jpg",
-        content_type="image/jpeg",
-        size=1000,
-        expires_at=timezone.now() + timedelta(minutes=10),
-        **fields,
-    )
+    fields.setdefault("expires_at", timezone.now() + timedelta(minutes=10))
+    upload = Upload(owner=user, filename="cat.jpg", content_type="image/jpeg", size=1000, **fields)
     upload.key = f"temp/{upload.pk}/cat.jpg"
     upload.save()
     return upload
