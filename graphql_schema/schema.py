@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import MaxTokensLimiter, ValidationCache
 
-from asyncimg.conf import app_settings
 from graphql_schema.errors import ErrorCodes
+from graphql_schema.limits import document_limits
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
 from graphql_schema.subscriptions import Subscription
@@ -14,9 +14,12 @@ schema = strawberry.Schema(
     mutation=Mutation,
     subscription=Subscription,
     extensions=[
-        lambda: QueryDepthLimiter(max_depth=app_settings.GRAPHQL_MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=30),
-        lambda: MaxTokensLimiter(max_token_count=2000),
+        # First, so that it wraps the others and sees every error, parse errors included.
         ErrorCodes,
+        lambda: MaxTokensLimiter(max_token_count=2000),
+        # Clients send the same few operations again and again: validate each once. (No
+        # ParserCache: with it, syntax errors skip the error-code extension.)
+        document_limits,
+        lambda: ValidationCache(maxsize=256),
     ],
 )

@@ -36,6 +36,10 @@ def _consumer(info: Info[Any, Any]) -> Any:
     return ws
 
 
+def _owned_state(info: Info[Any, Any], pk: str) -> UploadState:
+    return uploads.get_upload(current_owner(info), pk)
+
+
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
@@ -47,9 +51,10 @@ class Subscription:
     ) -> AsyncGenerator[Upload, None]:
         ws = _consumer(info)
         pk = str(uploads.parse_upload_id(upload_id))
-        owner: Owner = await sync_to_async(current_owner)(info)
         async with ws.listen_to_channel(MESSAGE_TYPE, groups=[upload_group(pk)]) as messages:
-            state = await sync_to_async(uploads.get_upload)(owner, pk)
+            # Joined first, read second: nothing committed in between can be missed. Somebody
+            # else's upload raises NOT_FOUND here, before anything is sent.
+            state = await sync_to_async(_owned_state)(info, pk)
             yield Upload.from_state(state)
             if state.is_terminal:
                 return

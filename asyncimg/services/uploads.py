@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import CharField, Count, Max, Q
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from asyncimg.conf import app_settings
@@ -74,18 +75,29 @@ def _validate(spec: FileSpec) -> _Clean:
     return _Clean(sanitize_filename(spec.filename), content_type, spec.size)
 
 
-def _check_limits(owner: Owner, wanted: int, now: datetime) -> None:
-    """Rate limit and pending quota in one aggregate query."""
-    limit, seconds = app_settings.RATE_LIMIT
+def _survey(owner: Owner, cleaned: Sequence[_Clean], now: datetime) -> dict[str, Any]:
+    """One aggregate query for a whole request: the owner's recent and pending counts (rate limit,
+    quota) and, per file, the id of a live credential it may reuse (``reuse<N>``)."""
+    _, seconds = app_settings.RATE_LIMIT
     since = now - timedelta(seconds=seconds)
     live = Q(status=UploadStatus.PENDING, expires_at__gt=now)
-    counts = (
-        Upload.objects.filter(owner.filter)
-        .filter(Q(created_at__gte=since) | live)
-        .aggregate(
-            recent=Count("pk", filter=Q(created_at__gte=since)), pending=Count("pk", filter=live)
-        )
-    )
+    window = app_settings.PRESIGNED_URL_REUSE_WINDOW
+    reusable = Q(status=UploadStatus.PENDING, expires_at__gt=now + timedelta(seconds=window))
+    aggregates: dict[str, Any] = {
+        "recent": Count("pk", filter=Q(created_at__gte=since)),
+        "pending": Count("pk", filter=live),
+    }
+    if window > 0:
+        for index, clean in enumerate(cleaned):
+            same_file = Q(filename=clean.filename, content_type=clean.content_type, size=clean.size)
+            # Any live match will do; Max over the text form works on every database.
+            aggregates[f"reuse{index}"] = Max(Cast("pk", CharField()), filter=reusable & same_file)
+    rows = Upload.objects.filter(owner.filter).filter(Q(created_at__gte=since) | live)
+    return rows.aggregate(**aggregates)
+
+
+def _check_limits(counts: dict[str, Any], wanted: int) -> None:
+    limit, seconds = app_settings.RATE_LIMIT
     if counts["recent"] + wanted > limit:
         raise RateLimited(
             f"At most {limit} uploads per {seconds} seconds; try again later.",
@@ -95,24 +107,6 @@ def _check_limits(owner: Owner, wanted: int, now: datetime) -> None:
         raise QuotaExceeded(
             f"At most {quota} uploads may be pending at once; finish or cancel some first."
         )
-
-
-def _reusable(owner: Owner, clean: _Clean, now: datetime) -> Upload | None:
-    window = app_settings.PRESIGNED_URL_REUSE_WINDOW
-    if window <= 0:
-        return None
-    return (
-        Upload.objects.filter(
-            owner.filter,
-            status=UploadStatus.PENDING,
-            filename=clean.filename,
-            content_type=clean.content_type,
-            size=clean.size,
-            expires_at__gt=now + timedelta(seconds=window),
-        )
-        .order_by("-created_at")
-        .first()
-    )
 
 
 def _ticket(upload: Upload) -> Ticket:
@@ -143,14 +137,20 @@ def request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> list[Ticket]:
     cleaned = [_validate(spec) for spec in specs]
     now = timezone.now()
 
+    survey = _survey(owner, cleaned, now)
+    # A file asked for twice in one batch reuses nothing the second time: two files, two uploads.
+    reuse_ids: dict[int, str] = {}
+    for index in range(len(cleaned)):
+        found = survey.get(f"reuse{index}")
+        if found and found not in reuse_ids.values():
+            reuse_ids[index] = found
     reused: dict[int, Upload] = {}
-    for index, clean in enumerate(cleaned):
-        found = _reusable(owner, clean, now)
-        if found is not None and found.pk not in {u.pk for u in reused.values()}:
-            reused[index] = found
+    if reuse_ids:
+        rows = Upload.objects.in_bulk([uuid.UUID(pk) for pk in reuse_ids.values()])
+        reused = {index: rows[uuid.UUID(pk)] for index, pk in reuse_ids.items()}
     new_indexes = [i for i in range(len(cleaned)) if i not in reused]
     if new_indexes:
-        _check_limits(owner, len(new_indexes), now)
+        _check_limits(survey, len(new_indexes))
 
     backend = get_backend()
     expires_in = app_settings.PRESIGNED_URL_EXPIRATION
