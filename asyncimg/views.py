@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -42,23 +39,6 @@ def _apply(payload: CallbackPayload) -> Outcome:
     return outcome
 
 
-#: Threads that run the callbacks' database work under an ASGI server. Django gives every ASGI
-#: request a thread of its own for ``sync_to_async``, so the database connection (per thread)
-#: would be opened for every callback (~2.5 ms) and left for the garbage collector; on these
-#: long-lived threads it is reused as ``CONN_MAX_AGE`` allows, one connection per thread at most.
-_DB_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="asyncimg-callback")
-
-
-def _apply_on_pool_thread(payload: CallbackPayload) -> Outcome:
-    # What Django's request_started / request_finished signals do for a request's own thread:
-    # drop a connection that is broken or past CONN_MAX_AGE (every time when it is 0).
-    close_old_connections()
-    try:
-        return _apply(payload)
-    finally:
-        close_old_connections()
-
-
 # Authenticated by HMAC, not by cookies: CSRF does not apply.
 @csrf_exempt
 @require_POST
@@ -85,13 +65,10 @@ async def callback(request: HttpRequest) -> JsonResponse:
             body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER)
         )
         payload = parse_payload(body)
-        # One thread hop for all the database work of the callback.
-        if isinstance(request, ASGIRequest):
-            outcome = await sync_to_async(
-                _apply_on_pool_thread, thread_sensitive=False, executor=_DB_THREADS
-            )(payload)
-        else:  # WSGI (or a sync test client): the request's own thread, as usual
-            outcome = await sync_to_async(_apply)(payload)
+        # One thread hop for all the database work of the callback. Under ASGI that thread is
+        # new for every request: connections come from the PostgreSQL pool (config/settings.py),
+        # not from CONN_MAX_AGE, which a new thread never reuses.
+        outcome = await sync_to_async(_apply)(payload)
     except CallbackRejected as exc:
         logger.warning("asyncimg: callback rejected: %s %s", exc.code, exc.message)
         return _error(exc)

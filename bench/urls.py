@@ -34,3 +34,11 @@ def proxied_upload(request: HttpRequest) -> JsonResponse:
 
 
 urlpatterns = [*project_urls, path("bench/proxied-upload/", proxied_upload)]
+
+
+async def hello(request: HttpRequest) -> JsonResponse:
+    """The framework's own floor: an async view through the same middleware, no work."""
+    return JsonResponse({"ok": True})
+
+
+urlpatterns.append(path("bench/hello/", hello))
