@@ -259,7 +259,8 @@ def main() -> None:
         "(sequential client).",
         f"- Latency ratio to the floor: **{p50 / f50:.1f}x** p50 (goal < 10x).",
         f"- Server CPU per mutation: **{cpu:.2f} ms**, of which **{ms(cpu_hello):.2f} ms** is the "
-        "floor of uvicorn + Django + middleware (an empty async view on the same server); a 5 MiB JPEG POSTed through a Django view "
+        "floor of uvicorn + Django + middleware (an empty async view on the same server); "
+        "a 5 MiB JPEG POSTed through a Django view "
         "(multipart parsing, Pillow `verify` as `ImageField` does, boto3 upload to S3 on a moto "
         "server as django-storages does): "
         f"**{proxied:.1f} ms** of server CPU → **{proxied / cpu:.0f}x** less CPU per upload "
