@@ -92,7 +92,10 @@ class RedisServer:
 class AsgiServer:
     """``uvicorn config.asgi:application`` in its own process, on the test database."""
 
-    def __init__(self, redis_url: str, *, name: str = "server") -> None:
+    def __init__(
+        self, redis_url: str, *, name: str = "server", env: dict[str, str] | None = None
+    ) -> None:
+        self.extra_env = env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql/"
@@ -111,6 +114,7 @@ class AsgiServer:
             "DATABASE_CONN_MAX_AGE": "0",
             "ASYNCIMG_TEST_REDIS_LAYER": self.redis_url,
             "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'lambda'}",
+            **self.extra_env,
         }
         self.process = subprocess.Popen(
             [

@@ -17,6 +17,9 @@ ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS = ["test-callback-secret"]
 ASYNC_IMAGE_UPLOAD_CALLBACK_URL = "http://127.0.0.1:8000/async_image/callback/"
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Short websocket timers for the live-server test of pings and the connection_init deadline.
+ASYNC_IMAGE_UPLOAD_CONNECTION_INIT_TIMEOUT = float(os.environ.get("ASYNCIMG_TEST_INIT_TIMEOUT", 10))
+ASYNC_IMAGE_UPLOAD_KEEPALIVE_INTERVAL = float(os.environ.get("ASYNCIMG_TEST_KEEPALIVE", 15))
 
 # Live-server tests run uvicorn processes against the test database and a real Redis layer.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405

@@ -300,3 +300,28 @@ async def test_redis_outage_keeps_the_state_and_resubscribe_recovers(
         assert status_of(await again.next("1")) == "READY"
         await again.close()
         await ws.close()
+
+
+async def test_keepalive_pings_and_connection_init_deadline(
+    django_db_blocker: Any, alice: Any
+) -> None:
+    import json
+
+    from websockets.asyncio.client import connect
+
+    timers = {"ASYNCIMG_TEST_INIT_TIMEOUT": "1", "ASYNCIMG_TEST_KEEPALIVE": "0.2"}
+    server = AsgiServer(REDIS_URL, name="timers", env=timers)
+    with running(server):
+        # A client that never sends connection_init is closed with 4408 after the deadline.
+        silent = await connect(
+            server.ws_url,
+            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            additional_headers={"Origin": server.url},
+        )
+        await silent.wait_closed()
+        assert silent.close_code == 4408
+        # An initialised connection gets protocol pings from the server while idle.
+        ws = await GraphQLWS.open(server, session=alice[1])
+        message = json.loads(await asyncio.wait_for(ws.ws.recv(), 10))
+        assert message["type"] == "ping"
+        await ws.close()
