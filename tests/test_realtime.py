@@ -325,3 +325,31 @@ async def test_keepalive_pings_and_connection_init_deadline(
         message = json.loads(await asyncio.wait_for(ws.ws.recv(), 10))
         assert message["type"] == "ping"
         await ws.close()
+
+
+async def test_callback_route_ahead_of_django_keeps_the_contract(servers: Any, alice: Any) -> None:
+    """The ASGI application answers the callback without Django's middleware: same answers."""
+    import requests
+
+    a, _ = servers
+    upload = await sync_to_async(make_upload)(alice[0])
+    url = f"{a.url}/async_image/callback/"
+    get = await asyncio.to_thread(requests.get, url, timeout=10)
+    assert get.status_code == 405
+    assert get.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    big = b"{" + b" " * 70_000 + b"}"
+    response = await asyncio.to_thread(
+        requests.post, url, data=big, headers=signed_headers(big), timeout=10
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "BODY_TOO_LARGE"
+
+    def chunks() -> Any:  # no Content-Length: the limit is enforced while the body arrives
+        for _ in range(100):
+            yield b" " * 1024
+
+    streamed = await asyncio.to_thread(requests.post, url, data=chunks(), timeout=10)
+    assert streamed.status_code == 413
+    result = await asend(a, upload, "processing")
+    assert result["status"] == "applied"
+    assert (await asend(a, upload, "processing", event_id=None))["status"] == "ignored"

@@ -1,0 +1,80 @@
+"""The callback endpoint's logic, independent of how the request arrived.
+
+Served twice with the same behaviour: as a Django view (``asyncimg.urls``, for any URLconf, WSGI
+included) and, in our ASGI application, as a lean Channels consumer ahead of Django
+(``consumers/callback.py``): the callback is authenticated by its HMAC signature, so the session,
+CSRF and authentication middleware have nothing to do for it, and under ASGI each of them costs
+two thread hops per request.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asyncimg.conf import app_settings
+from asyncimg.services.callbacks import (
+    CallbackPayload,
+    CallbackRejected,
+    Outcome,
+    apply_callback,
+    parse_payload,
+    verify_signature,
+)
+from asyncimg.services.publish import apublish
+from asyncimg.services.state import UploadState
+
+logger = logging.getLogger("asyncimg.callback")
+
+#: Runs the synchronous database work from async code (``sync_to_async`` or Channels'
+#: ``database_sync_to_async``).
+RunSync = Callable[[Callable[[CallbackPayload], Outcome], CallbackPayload], Awaitable[Outcome]]
+
+
+def too_large(declared: int | None) -> bool:
+    return declared is not None and declared > app_settings.CALLBACK_MAX_BODY_SIZE
+
+
+def error_body(exc: CallbackRejected) -> dict[str, Any]:
+    return {"error": {"code": exc.code, "message": exc.message}}
+
+
+def body_too_large() -> CallbackRejected:
+    limit = app_settings.CALLBACK_MAX_BODY_SIZE
+    return CallbackRejected(
+        f"Body larger than {limit} bytes.", code="BODY_TOO_LARGE", http_status=413
+    )
+
+
+def _apply(payload: CallbackPayload) -> Outcome:
+    committed: list[UploadState] = []
+    outcome = apply_callback(payload, on_commit=committed.append)
+    outcome.published = committed
+    return outcome
+
+
+async def handle_callback(
+    body: bytes, timestamp: str | None, signature: str | None, run_sync: RunSync
+) -> tuple[int, dict[str, Any]]:
+    """Verify, validate and apply one callback; publish what committed. ``(status, JSON body)``."""
+    try:
+        if len(body) > app_settings.CALLBACK_MAX_BODY_SIZE:
+            raise body_too_large()
+        verify_signature(body, timestamp, signature)
+        payload = parse_payload(body)
+        # One thread hop for all the database work of the callback.
+        outcome = await run_sync(_apply, payload)
+    except CallbackRejected as exc:
+        logger.warning("asyncimg: callback rejected: %s %s", exc.code, exc.message)
+        return exc.http_status, error_body(exc)
+    published = True
+    for state in outcome.published:
+        published = await apublish(state) and published
+    return 200, {
+        "status": "applied" if outcome.applied else "duplicate" if outcome.duplicate else "ignored",
+        "uploadId": outcome.state.id,
+        "uploadStatus": outcome.state.status,
+        "version": outcome.state.version,
+        "published": published,
+    }
