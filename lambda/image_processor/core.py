@@ -435,13 +435,18 @@ def _render(
             stored = plan.stored(size)
             if current.size != stored:
                 current = current.resize(stored, Image.Resampling.BICUBIC)
+            upright = current
+            if current.mode == "RGBa" and plan.transpose is None:
+                # Back to RGBA once for both encoders (here, not in each encoder thread): only
+                # the WebP encoder saves it, the JPEG one saves a flattened copy.
+                upright = current.convert("RGBA")
             for i, fmt in enumerate(_ordered(options.formats)):
                 quality = options.webp_quality if fmt == "webp" else options.jpeg_quality
                 # Image.save stores its parameters on the image object, so two threads must
-                # never save the same object: only one encoder may use ``current`` itself
-                # (turning upright or back to RGBA makes a new image anyway).
-                shared = i > 0 and plan.transpose is None and current.mode != "RGBa"
-                source = current.copy() if shared else current
+                # never save the same object: only one encoder may use ``upright`` itself
+                # (turning it upright or flattening it makes a new image anyway).
+                shared = i > 0 and upright.mode == "RGB" and plan.transpose is None
+                source = upright.copy() if shared else upright
                 futures.append(
                     pool.submit(
                         _encode_upright, source, plan, fmt, f"{width}w", size, quality, options
