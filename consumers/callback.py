@@ -28,7 +28,9 @@ async def _run_sync(func: Any, payload: Any) -> Any:
 
 class CallbackConsumer(AsyncHttpConsumer):
     async def send_json(self, status: int, body: dict[str, Any]) -> None:
-        await self.send_response(status, json.dumps(body).encode(), headers=JSON)
+        data = json.dumps(body).encode()
+        headers = [*JSON, (b"content-length", str(len(data)).encode())]
+        await self.send_response(status, data, headers=headers)
 
     async def reject(self, exc: CallbackRejected) -> None:
         await self.send_json(exc.http_status, error_body(exc))
