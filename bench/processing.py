@@ -79,8 +79,10 @@ const hwm = () =>
 """
 
 SETTINGS = {
-    "ours": "WebP q80 method 4, JPEG q82 progressive; shrink-on-load, chained bicubic, 2 threads",
-    "ours+orig": "as ours + original JPEG q90 baseline-optimised at full size (no shrink-on-load)",
+    "ours": "WebP q80 method 4, JPEG q82 progressive; shrink-on-load, first resize in parallel "
+    "strips, chained bicubic, 2 threads",
+    "ours+orig": "as ours + full-size original (no shrink-on-load): JPEG q90 baseline-optimised, "
+    "WebP q90 method 2 with alpha",
     "naive": "WebP q80 method 4, JPEG q82 baseline; full decode, thumbnail() per output",
     "floor": "WebP q80 method 4, JPEG q82 progressive; draft decode + encodes, 1 thread",
     "sharp": "WebP q80 effort 4, JPEG q82 progressive; libvips shrink-on-load, default threads",
