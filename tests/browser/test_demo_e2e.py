@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +18,6 @@ from asyncimg.embedded import DemoProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOT = Path(os.environ.get("ASYNCIMG_SCREENSHOT", "var/screenshots/demo.png"))
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><circle r="5"/></svg>'
 
@@ -51,37 +38,6 @@ def photo(width: int, height: int, sky: str, ground: str, sun: str) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=88)
     return out.getvalue()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if os.path.exists(CHROMIUM) or shutil.which("chromium"):
-        return CHROMIUM if os.path.exists(CHROMIUM) else str(shutil.which("chromium"))
-    message = (
-        f"Chromium is not installed at {CHROMIUM}: run `apt-get install -y chromium` "
-        "(.ci/run does it in CI)."
-    )
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
-    with DemoProcess(tmp_path_factory.mktemp("demo")) as process:
-        yield process
-
-
-@pytest.fixture
-def page(chromium: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1100, "height": 760})
-        finally:
-            browser.close()
 
 
 def test_upload_three_photos_and_an_svg(demo: DemoProcess, page: Any, tmp_path: Path) -> None:
