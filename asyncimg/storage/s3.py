@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from asyncimg.storage.base import ObjectInfo, PresignedPost, StorageBackend
+from asyncimg.storage.sigv4 import ObjectUrlBase, presign_get
 
 
 class S3Backend(StorageBackend):
@@ -28,7 +30,10 @@ class S3Backend(StorageBackend):
         self.download_expiration = download_expiration
         # One client per backend instance: clients are thread-safe and expensive to build.
         # Custom endpoints (moto, MinIO) want path-style addressing; AWS wants virtual hosts.
-        self.client: Any = boto3.client(
+        self.region = region
+        session = boto3.session.Session()
+        self._credentials = session.get_credentials()
+        self.client: Any = session.client(
             "s3",
             endpoint_url=endpoint_url,
             region_name=region,
@@ -61,9 +66,29 @@ class S3Backend(StorageBackend):
             expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
         )
 
+    @cached_property
+    def _object_base(self) -> ObjectUrlBase:
+        # Ask botocore once where objects live (virtual host or path style, endpoint, region).
+        sample = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": "k"}, ExpiresIn=60
+        )
+        return ObjectUrlBase(sample.split("?", 1)[0][: -len("k")])
+
     def url(self, key: str) -> str:
         if self.media_url:
             return f"{self.media_url}/{quote(key)}"
+        frozen = self._credentials.get_frozen_credentials() if self._credentials else None
+        if frozen is not None and frozen.access_key and frozen.secret_key:
+            return presign_get(
+                self._object_base,
+                key,
+                region=self.region,
+                access_key=frozen.access_key,
+                secret_key=frozen.secret_key,
+                token=frozen.token,
+                expires_in=self.download_expiration,
+                now=datetime.now(UTC),
+            )
         url: str = self.client.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": key},

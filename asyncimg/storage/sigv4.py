@@ -1,0 +1,102 @@
+"""Presigned S3 GET URLs (AWS Signature Version 4, query-string form) without botocore's request
+machinery.
+
+Every READY image carries a URL per variant, and a page of 100 uploads carries hundreds:
+botocore's ``generate_presigned_url`` spends ~0.2 ms of CPU on each (request serialization, event
+hooks); the signature itself is four HMACs. The output is byte-for-byte botocore's
+(``tests/test_storage.py`` compares them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from urllib.parse import quote, urlsplit
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+
+
+@dataclass(frozen=True)
+class ObjectUrlBase:
+    """Where a bucket's objects live: ``base`` + the encoded key is an object's URL."""
+
+    base: str  # e.g. "https://bucket.s3.amazonaws.com/" or "http://127.0.0.1:5000/bucket/"
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base).netloc
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.base).path
+
+
+def encode_key(key: str) -> str:
+    return quote(key, safe="/~")
+
+
+@lru_cache(maxsize=64)
+def _signing_key(secret_key: str, date: str, region: str) -> bytes:
+    key = ("AWS4" + secret_key).encode()
+    for part in (date, region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key
+
+
+def presign_get(
+    base: ObjectUrlBase,
+    key: str,
+    *,
+    region: str,
+    access_key: str,
+    secret_key: str,
+    token: str | None,
+    expires_in: int,
+    now: datetime,
+) -> str:
+    """The presigned GET URL of ``key``, valid ``expires_in`` seconds from ``now`` (UTC)."""
+    amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+    date = amz_date[:8]
+    scope = f"{date}/{region}/s3/aws4_request"
+    params = {
+        "X-Amz-Algorithm": ALGORITHM,
+        "X-Amz-Credential": f"{access_key}/{scope}",
+        "X-Amz-Date": amz_date,
+        "X-Amz-Expires": str(expires_in),
+        "X-Amz-SignedHeaders": "host",
+    }
+    if token:
+        params["X-Amz-Security-Token"] = token
+    query = "&".join(
+        f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(params.items())
+    )
+    encoded_key = encode_key(key)
+    canonical = "\n".join(
+        ["GET", base.path + encoded_key, query, f"host:{base.host}\n", "host", "UNSIGNED-PAYLOAD"]
+    )
+    to_sign = "\n".join(
+        [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    signature = hmac.new(
+        _signing_key(secret_key, date, region), to_sign.encode(), hashlib.sha256
+    ).hexdigest()
+    # botocore's parameter order, so that the URL is identical to its own.
+    ordered = [
+        (name, params[name])
+        for name in (
+            "X-Amz-Algorithm",
+            "X-Amz-Credential",
+            "X-Amz-Date",
+            "X-Amz-Expires",
+            "X-Amz-SignedHeaders",
+            "X-Amz-Security-Token",
+        )
+        if name in params
+    ]
+    ordered.append(("X-Amz-Signature", signature))
+    return (
+        base.base + encoded_key + "?" + "&".join(f"{k}={quote(v, safe='-_.~')}" for k, v in ordered)
+    )
