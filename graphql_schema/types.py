@@ -1,7 +1,10 @@
 """GraphQL types of the public contract (docs: ARCHITECTURE.md). Names here are API: keep them.
 
 Every type renders an :class:`asyncimg.services.state.UploadState` transfer object, so resolving a
-field never touches the database (queries, mutations and subscriptions alike).
+field never touches the database (queries, mutations and subscriptions alike). That is why these are
+plain strawberry types and not strawberry-django model types: those resolve relations per field,
+which in a subscription means a thread hop per field; here one serializer serves every path and the
+connection keeps the shape strawberry-django's relay support produces.
 """
 
 from __future__ import annotations
