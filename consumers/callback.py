@@ -27,6 +27,12 @@ async def _run_sync(func: Any, payload: Any) -> Any:
 
 
 class CallbackConsumer(AsyncHttpConsumer):
+    # No channel of its own: Channels would otherwise create one per request (with the Redis
+    # pub/sub layer, a SUBSCRIBE and UNSUBSCRIBE round trip per callback, and a 500 while Redis is
+    # down). An alias that names no configured layer gives the consumer none; publishing still
+    # goes through the default layer (asyncimg.services.publish).
+    channel_layer_alias = "asyncimg-callback-needs-no-layer"
+
     async def send_json(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
         headers = [*JSON, (b"content-length", str(len(data)).encode())]
