@@ -318,7 +318,7 @@ async def test_keepalive_pings_and_connection_init_deadline(
             subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
             additional_headers={"Origin": server.url},
         )
-        await silent.wait_closed()
+        await asyncio.wait_for(silent.wait_closed(), 20)
         assert silent.close_code == 4408
         # An initialised connection gets protocol pings from the server while idle.
         ws = await GraphQLWS.open(server, session=alice[1])
