@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import CharField, Count, Max, Q
-from django.db.models.functions import Cast
+from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from asyncimg.conf import app_settings
@@ -77,23 +77,59 @@ def _validate(spec: FileSpec) -> _Clean:
 
 def _survey(owner: Owner, cleaned: Sequence[_Clean], now: datetime) -> dict[str, Any]:
     """One aggregate query for a whole request: the owner's recent and pending counts (rate limit,
-    quota) and, per file, the id of a live credential it may reuse (``reuse<N>``)."""
+    quota) and, per file, the id of a live credential it may reuse (``reuse<N>``).
+
+    Written as SQL because it runs on every ``requestImageUpload``: the ORM spent ~1.3 ms of CPU
+    compiling the conditional aggregates, more than everything else the service does. Portable
+    SQL (``CASE`` inside the aggregates); identifiers from the model, every value a parameter.
+    """
     _, seconds = app_settings.RATE_LIMIT
-    since = now - timedelta(seconds=seconds)
-    live = Q(status=UploadStatus.PENDING, expires_at__gt=now)
     window = app_settings.PRESIGNED_URL_REUSE_WINDOW
-    reusable = Q(status=UploadStatus.PENDING, expires_at__gt=now + timedelta(seconds=window))
-    aggregates: dict[str, Any] = {
-        "recent": Count("pk", filter=Q(created_at__gte=since)),
-        "pending": Count("pk", filter=live),
-    }
+    adapt = connection.ops.adapt_datetimefield_value
+    since, live_after = adapt(now - timedelta(seconds=seconds)), adapt(now)
+    column = {f.name: connection.ops.quote_name(f.column) for f in Upload._meta.concrete_fields}
+    pending, created, expires = (
+        f"{column['status']} = %s",
+        column["created_at"],
+        column["expires_at"],
+    )
+    select = [
+        f"COUNT(CASE WHEN {created} >= %s THEN 1 END)",
+        f"COUNT(CASE WHEN {pending} AND {expires} > %s THEN 1 END)",
+    ]
+    select_params: list[Any] = [since, UploadStatus.PENDING.value, live_after]
     if window > 0:
-        for index, clean in enumerate(cleaned):
-            same_file = Q(filename=clean.filename, content_type=clean.content_type, size=clean.size)
-            # Any live match will do; Max over the text form works on every database.
-            aggregates[f"reuse{index}"] = Max(Cast("pk", CharField()), filter=reusable & same_file)
-    rows = Upload.objects.filter(owner.filter).filter(Q(created_at__gte=since) | live)
-    return rows.aggregate(**aggregates)
+        reusable_after = adapt(now + timedelta(seconds=window))
+        for clean in cleaned:
+            # Any live match will do; MAX over the text form works on every database.
+            select.append(
+                f"MAX(CASE WHEN {pending} AND {expires} > %s AND {column['filename']} = %s "
+                f"AND {column['content_type']} = %s AND {column['size']} = %s "
+                f"THEN CAST({column['id']} AS VARCHAR(36)) END)"
+            )
+            select_params += [
+                UploadStatus.PENDING.value,
+                reusable_after,
+                clean.filename,
+                clean.content_type,
+                clean.size,
+            ]
+    if owner.user_id is not None:
+        who, who_params = f"{column['owner']} = %s", [owner.user_id]
+    else:
+        who = f"{column['owner']} IS NULL AND {column['session_key']} = %s"
+        who_params = [owner.session_key or ""]
+    sql = (
+        f"SELECT {', '.join(select)} FROM {connection.ops.quote_name(Upload._meta.db_table)} "  # noqa: S608
+        f"WHERE {who} AND ({created} >= %s OR ({pending} AND {expires} > %s))"
+    )
+    params = [*select_params, *who_params, since, UploadStatus.PENDING.value, live_after]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    survey = {"recent": row[0] or 0, "pending": row[1] or 0}
+    survey.update({f"reuse{index}": value for index, value in enumerate(row[2:])})
+    return survey
 
 
 def _check_limits(counts: dict[str, Any], wanted: int) -> None:
