@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
 
 from bench._report import percentile, write_section  # noqa: E402
-from tests.live import free_port, wait_for_port  # noqa: E402
+from tests.live import cpu_seconds, free_port, wait_for_port  # noqa: E402
 
 MUTATION = """mutation($input: RequestImageUploadInput!) {
   requestImageUpload(input: $input) {
@@ -59,11 +59,6 @@ PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 
 def psql(sql: str) -> None:
     subprocess.run(["psql", f"{PG}/postgres", "-q", "-c", sql], check=True, capture_output=True)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def floor(n: int) -> list[float]:

@@ -42,7 +42,6 @@ import random
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -56,7 +55,7 @@ sys.path[:0] = [str(ROOT)]
 
 from bench._report import percentile, write_section  # noqa: E402
 from tests.callbacks import SECRET, callback_body, signed_headers  # noqa: E402
-from tests.live import RedisServer, free_port, wait_for_port  # noqa: E402
+from tests.live import RedisServer, UvicornServer  # noqa: E402
 
 DB_NAME = "asyncimg_bench"
 PG = "postgres://postgres@127.0.0.1:5432"
@@ -117,43 +116,6 @@ def create_database(env: dict[str, str]) -> None:
 def drop_database() -> None:
     with contextlib.suppress(Exception):
         admin_sql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-
-
-class Server:
-    """``uvicorn config.asgi:application`` in its own process on the bench database."""
-
-    def __init__(self, env: dict[str, str], name: str, extra_args: list[str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/graphql/"
-        self.env, self.name, self.extra_args = env, name, extra_args
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            prefix=f"asyncimg-bench-{name}-", suffix=".log", delete=False
-        )
-
-    def start(self) -> None:
-        args = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
-        args += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
-        args += ["--lifespan", "off", "--log-level", "warning", *self.extra_args]
-        self.process = subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        wait_for_port(self.port, self.process)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-            self.process = None
-
-    def cpu_seconds(self) -> float:
-        assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- fixtures in the database ---------------------------------------------------------------------
@@ -380,7 +342,7 @@ async def _client_main(conn: Any, ws_url: str, origin: str) -> None:
 class Clients:
     """The parent's handle on one client process."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: UvicornServer) -> None:
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(
@@ -408,7 +370,7 @@ class Clients:
 class Sender:
     """Signed callbacks over raw HTTP/1.1 keep-alive connections, a small pool per server."""
 
-    def __init__(self, servers: list[Server], pool: int) -> None:
+    def __init__(self, servers: list[UvicornServer], pool: int) -> None:
         self.servers = servers
         self.pool_size = pool
         self.pools: list[asyncio.Queue[tuple[Any, Any]]] = []
@@ -458,7 +420,9 @@ class Sender:
         return t0, t1 - t0, json.loads(payload)
 
 
-async def warm_up(servers: list[Server], users: list[tuple[int, str]], count: int = 50) -> None:
+async def warm_up(
+    servers: list[UvicornServer], users: list[tuple[int, str]], count: int = 50
+) -> None:
     """Imports, first connections, caches: a few callbacks on each server before measuring."""
     sender = Sender(servers, 2)
     await sender.open()
@@ -492,7 +456,7 @@ class Level:
 async def run_level(
     level: Level,
     users: list[tuple[int, str]],
-    servers: list[Server],
+    servers: list[UvicornServer],
     args: argparse.Namespace,
     rng: random.Random,
 ) -> None:
@@ -630,13 +594,20 @@ def main() -> None:
     redis_server = RedisServer()
     redis_server.start()
     env = server_env(redis_server.url)
-    servers: list[Server] = []
+    servers: list[UvicornServer] = []
     try:
         log(f"database {DB_NAME}: create + migrate")
         create_database(env)
         django_setup(env)
         users = make_users(max(levels))
-        servers = [Server(env, name, args.server_args.split()) for name in ("a", "b")]
+        servers = [
+            UvicornServer(
+                env,
+                name=f"bench-{name}",
+                extra_args=["--log-level", "warning", *args.server_args.split()],
+            )
+            for name in ("a", "b")
+        ]
         for server in servers:
             server.start()
         log(f"servers on ports {[s.port for s in servers]}, redis on {redis_server.port}")

@@ -89,17 +89,24 @@ class RedisServer:
             self.process = None
 
 
-class AsgiServer:
-    """``uvicorn config.asgi:application`` in its own process, on the test database."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class UvicornServer:
+    """``uvicorn config.asgi:application`` in its own process, with exactly the environment given
+    (the benchmarks use it as is; :class:`AsgiServer` points it at the test database)."""
 
     def __init__(
-        self, redis_url: str, *, name: str = "server", env: dict[str, str] | None = None
+        self, env: dict[str, str], *, name: str = "server", extra_args: list[str] | None = None
     ) -> None:
-        self.extra_env = env or {}
+        self.env = env
+        self.extra_args = extra_args or []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql/"
-        self.redis_url = redis_url
         self.name = name
         self.process: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115  (open for the process' life)
@@ -107,35 +114,11 @@ class AsgiServer:
         )
 
     def start(self) -> None:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "DATABASE_URL": test_database_url(),
-            "DATABASE_CONN_MAX_AGE": "0",
-            "ASYNCIMG_TEST_REDIS_LAYER": self.redis_url,
-            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'lambda'}",
-            **self.extra_env,
-        }
+        args = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
+        args += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
+        args += ["--lifespan", "off", *self.extra_args]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--no-access-log",
-                "--lifespan",
-                "off",
-                "--ws",
-                "websockets",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            args, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
         wait_for_port(self.port, self.process)
 
@@ -148,8 +131,36 @@ class AsgiServer:
                 self.process.kill()
             self.process = None
 
+    def cpu_seconds(self) -> float:
+        assert self.process is not None
+        return cpu_seconds(self.process.pid)
+
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
+
+
+class AsgiServer(UvicornServer):
+    """The project on the test database, with the Redis channel layer at ``redis_url``."""
+
+    def __init__(
+        self, redis_url: str, *, name: str = "server", env: dict[str, str] | None = None
+    ) -> None:
+        super().__init__({}, name=name, extra_args=["--ws", "websockets"])
+        self.redis_url = redis_url
+        self.extra_env = env or {}
+
+    def start(self) -> None:
+        # Built at start: the test database's name is known only once pytest-django created it.
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": test_database_url(),
+            "DATABASE_CONN_MAX_AGE": "0",
+            "ASYNCIMG_TEST_REDIS_LAYER": self.redis_url,
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'lambda'}",
+            **self.extra_env,
+        }
+        super().start()
 
 
 @contextlib.contextmanager
