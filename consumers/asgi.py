@@ -6,7 +6,9 @@ from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
-from django.urls import path, re_path
+from django.urls import path
+
+CALLBACK_PATH = "/async_image/callback/"
 
 
 def build_application() -> Any:
@@ -15,16 +17,15 @@ def build_application() -> Any:
     ``ALLOWED_HOSTS`` (browsers send cookies cross-site on websockets)."""
     django_app = get_asgi_application()  # sets up Django before the consumer imports models
 
-    from consumers.callback import CallbackConsumer
+    from consumers.callback import callback_app
     from consumers.graphql import graphql_ws_consumer
 
-    http = URLRouter(
-        [
-            path("async_image/callback/", CallbackConsumer.as_asgi()),
-            # Channels routes to any ASGI application; django-stubs expects a view here.
-            re_path(r"", django_app),  # type: ignore[arg-type]
-        ]
-    )
+    async def http(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # One exact path, compared as Django would see it (below any mount point).
+        local_path = scope["path"].removeprefix(scope.get("root_path", ""))
+        app = callback_app if local_path == CALLBACK_PATH else django_app
+        await app(scope, receive, send)
+
     websocket = AllowedHostsOriginValidator(
         AuthMiddlewareStack(URLRouter([path("graphql/", graphql_ws_consumer())]))
     )

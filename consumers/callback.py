@@ -1,5 +1,10 @@
-"""``POST /async_image/callback/`` served ahead of Django's middleware; same contract as
-``asyncimg.views.callback`` (why: ``asyncimg/services/callback_endpoint.py``)."""
+"""``POST /async_image/callback/`` as a plain ASGI application served ahead of Django.
+
+Same contract as ``asyncimg.views.callback`` (why a second way in:
+``asyncimg/services/callback_endpoint.py``). It is a bare ASGI callable rather than a Channels
+consumer: a consumer costs a dispatch task and a channel-layer lookup per request, and the callback
+needs none of it (it publishes through the default layer in ``asyncimg.services.publish``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,6 @@ import json
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.exceptions import StopConsumer
-from channels.generic.http import AsyncHttpConsumer
 
 from asyncimg.services.callback_endpoint import (
     body_too_large,
@@ -18,7 +21,7 @@ from asyncimg.services.callback_endpoint import (
 )
 from asyncimg.services.callbacks import CallbackRejected
 
-JSON = [(b"content-type", b"application/json")]
+Scope = dict[str, Any]
 
 
 async def _run_sync(func: Any, payload: Any) -> Any:
@@ -26,47 +29,57 @@ async def _run_sync(func: Any, payload: Any) -> Any:
     return await database_sync_to_async(func, thread_sensitive=False)(payload)
 
 
-class CallbackConsumer(AsyncHttpConsumer):
-    # No channel of its own: Channels would otherwise create one per request (with the Redis
-    # pub/sub layer, a SUBSCRIBE and UNSUBSCRIBE round trip per callback, and a 500 while Redis is
-    # down). An alias that names no configured layer gives the consumer none; publishing still
-    # goes through the default layer (asyncimg.services.publish).
-    channel_layer_alias = "asyncimg-callback-needs-no-layer"
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin1"))
+    return None
 
-    async def send_json(self, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        headers = [*JSON, (b"content-length", str(len(data)).encode())]
-        await self.send_response(status, data, headers=headers)
 
-    async def reject(self, exc: CallbackRejected) -> None:
-        await self.send_json(exc.http_status, error_body(exc))
-        raise StopConsumer
+async def _respond(
+    send: Any, status: int, body: dict[str, Any], *extra: tuple[bytes, bytes]
+) -> None:
+    data = json.dumps(body).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
 
-    def header(self, name: bytes) -> str | None:
-        for key, value in self.scope["headers"]:
-            if key.lower() == name:
-                return str(value.decode("latin1"))
-        return None
 
-    async def http_request(self, message: dict[str, Any]) -> None:
-        # Enforce the size limit while the body arrives, not after buffering all of it.
-        if self.scope["method"] != "POST":
-            exc = CallbackRejected("Only POST is allowed.", code="METHOD_NOT_ALLOWED")
-            exc.http_status = 405
-            await self.reject(exc)
-        declared = self.header(b"content-length")
-        if too_large(int(declared) if declared and declared.isdigit() else None):
-            await self.reject(body_too_large())
-        received = getattr(self, "body", [])
-        if too_large(sum(len(chunk) for chunk in received) + len(message.get("body", b""))):
-            await self.reject(body_too_large())
-        await super().http_request(message)
-
-    async def handle(self, body: bytes) -> None:
-        status, payload = await handle_callback(
-            body,
-            self.header(b"x-asyncimg-timestamp"),
-            self.header(b"x-asyncimg-signature"),
-            _run_sync,
-        )
-        await self.send_json(status, payload)
+async def callback_app(scope: Scope, receive: Any, send: Any) -> None:
+    """The processor's callback: size limits enforced while the body arrives, then
+    :func:`~asyncimg.services.callback_endpoint.handle_callback`."""
+    if scope["method"] != "POST":
+        exc = CallbackRejected("Only POST is allowed.", code="METHOD_NOT_ALLOWED", http_status=405)
+        await _respond(send, 405, error_body(exc), (b"allow", b"POST"))
+        return
+    declared = _header(scope, b"content-length")
+    if too_large(int(declared) if declared and declared.isdigit() else None):
+        exc = body_too_large()
+        await _respond(send, exc.http_status, error_body(exc))
+        return
+    chunks: list[bytes] = []
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if too_large(received):
+            exc = body_too_large()
+            await _respond(send, exc.http_status, error_body(exc))
+            return
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    status, payload = await handle_callback(
+        b"".join(chunks),
+        _header(scope, b"x-asyncimg-timestamp"),
+        _header(scope, b"x-asyncimg-signature"),
+        _run_sync,
+    )
+    await _respond(send, status, payload)

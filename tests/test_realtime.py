@@ -337,6 +337,7 @@ async def test_callback_route_ahead_of_django_keeps_the_contract(servers: Any, a
     get = await asyncio.to_thread(requests.get, url, timeout=10)
     assert get.status_code == 405
     assert get.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+    assert get.headers["Allow"] == "POST"
     big = b"{" + b" " * 70_000 + b"}"
     response = await asyncio.to_thread(
         requests.post, url, data=big, headers=signed_headers(big), timeout=10

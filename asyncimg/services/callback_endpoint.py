@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asyncimg.conf import app_settings
+from asyncimg.models import Upload, UploadStatus
+from asyncimg.services import callbacks_pg
 from asyncimg.services.callbacks import (
     CallbackPayload,
     CallbackRejected,
@@ -24,6 +26,7 @@ from asyncimg.services.callbacks import (
 )
 from asyncimg.services.publish import apublish
 from asyncimg.services.state import UploadState
+from asyncimg.signals import upload_failed, upload_processed
 
 logger = logging.getLogger("asyncimg.callback")
 
@@ -54,6 +57,14 @@ def _apply(payload: CallbackPayload) -> Outcome:
     return outcome
 
 
+async def _send_signals(state: UploadState, image: Any) -> None:
+    # Checked first: with no receiver (the usual case) there is nothing to run in a thread.
+    if state.status == UploadStatus.READY and upload_processed.has_listeners(Upload):
+        await upload_processed.asend(sender=Upload, state=state, image=image)
+    elif state.status == UploadStatus.FAILED and upload_failed.has_listeners(Upload):
+        await upload_failed.asend(sender=Upload, state=state)
+
+
 async def handle_callback(
     body: bytes, timestamp: str | None, signature: str | None, run_sync: RunSync
 ) -> tuple[int, dict[str, Any]]:
@@ -63,8 +74,14 @@ async def handle_callback(
             raise body_too_large()
         verify_signature(body, timestamp, signature)
         payload = parse_payload(body)
-        # One thread hop for all the database work of the callback.
-        outcome = await run_sync(_apply, payload)
+        if callbacks_pg.available():
+            # PostgreSQL: one statement from the event loop, then the signals here.
+            outcome, image = await callbacks_pg.apply_callback(payload)
+            if outcome.applied:
+                await _send_signals(outcome.state, image)
+        else:
+            # One thread hop for all the database work of the callback (signals included).
+            outcome = await run_sync(_apply, payload)
     except CallbackRejected as exc:
         logger.warning("asyncimg: callback rejected: %s %s", exc.code, exc.message)
         return exc.http_status, error_body(exc)

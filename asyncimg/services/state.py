@@ -6,7 +6,7 @@ dict, so a subscriber renders it without touching the database.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -79,11 +79,45 @@ class UploadState:
         )
 
     def to_message(self) -> dict[str, Any]:
-        """A msgpack/JSON-safe dict (datetimes as ISO 8601)."""
-        data = asdict(self)
-        for name in ("created_at", "updated_at", "expires_at"):
-            data[name] = data[name].isoformat()
-        return data
+        """A msgpack/JSON-safe dict (datetimes as ISO 8601): ``dataclasses.asdict`` with the dates
+        formatted, written out because asdict deep-copies every value (a third of a callback's
+        CPU). ``metadata`` is shared, not copied: the message is serialised, never mutated."""
+        image = self.image
+        return {
+            "id": self.id,
+            "status": self.status,
+            "version": self.version,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+            "image": None
+            if image is None
+            else {
+                "id": image.id,
+                "width": image.width,
+                "height": image.height,
+                "format": image.format,
+                "url": image.url,
+                "variants": [
+                    {
+                        "name": v.name,
+                        "width": v.width,
+                        "height": v.height,
+                        "format": v.format,
+                        "url": v.url,
+                        "size": v.size,
+                    }
+                    for v in image.variants
+                ],
+                "metadata": image.metadata,
+            },
+            "owner_key": self.owner_key,
+        }
 
     @classmethod
     def from_message(cls, data: dict[str, Any]) -> UploadState:

@@ -8,11 +8,11 @@ UPDATE's ``WHERE status IN (...)`` lets exactly one of them match the row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.db.models import F, Model
 from django.utils import timezone
 
@@ -79,9 +79,23 @@ def _update_then_select(
     return Upload.objects.select_related("image").get(pk=upload_id)
 
 
+@cache
 def _columns(model: type[Model]) -> tuple[list[Any], str]:
+    """A model's concrete fields and their quoted column list (metadata only: cached)."""
     fields = list(model._meta.concrete_fields)
     return fields, ", ".join(connection.ops.quote_name(f.column) for f in fields)
+
+
+@cache
+def _loader(model: type[Model]) -> tuple[list[str], list[tuple[int, Any, list[Any]]]]:
+    """Attribute names, and the fields whose database values need converting (JSON here)."""
+    fields, _ = _columns(model)
+    converting = []
+    for index, f in enumerate(fields):
+        converters = f.get_db_converters(connection)
+        if converters:
+            converting.append((index, f, converters))
+    return [f.attname for f in fields], converting
 
 
 @cache
@@ -92,7 +106,7 @@ def _returning_sql(changed: tuple[str, ...]) -> tuple[str, list[Any], list[Any]]
     image_field = Upload._meta.get_field("image")
     image_model = image_field.related_model
     upload_fields, upload_cols = _columns(Upload)
-    image_fields, _ = _columns(image_model)  # type: ignore[arg-type]
+    image_fields, _ = _columns(image_model)
     sets = [
         f"{qn('status')} = %s",
         f"{qn('version')} = {qn('version')} + 1",
@@ -113,20 +127,23 @@ def _returning_sql(changed: tuple[str, ...]) -> tuple[str, list[Any], list[Any]]
     return sql, upload_fields, [image_fields, change_fields]
 
 
-def _from_row(model: type[Model], fields: list[Any], values: list[Any]) -> Any:
-    converted = []
-    for f, value in zip(fields, values, strict=True):
-        for converter in f.get_db_converters(connection):
+def _from_row(model: type[Model], values: Sequence[Any]) -> Any:
+    """A model instance from a row of ``_columns(model)``, converted as the ORM converts."""
+    attnames, converting = _loader(model)
+    row = list(values)
+    for index, f, converters in converting:
+        value = row[index]
+        for converter in converters:
             value = converter(value, f, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+        row[index] = value
+    return model.from_db(DEFAULT_DB_ALIAS, attnames, row)
 
 
 def _update_returning(
     upload_id: Any, to: str, allowed: frozenset[str], changes: dict[str, Any]
 ) -> Upload | None:
     changed = tuple(sorted(changes))
-    sql, upload_fields, (image_fields, change_fields) = _returning_sql(changed)
+    sql, upload_fields, (_, change_fields) = _returning_sql(changed)
     params: list[Any] = [to, timezone.now()]
     params += [
         f.get_db_prep_save(changes[name], connection)
@@ -138,11 +155,11 @@ def _update_returning(
         row = cursor.fetchone()
     if row is None:
         return None
-    upload: Upload = _from_row(Upload, upload_fields, row[: len(upload_fields)])
+    upload: Upload = _from_row(Upload, row[: len(upload_fields)])
     image_values = row[len(upload_fields) :]
     image_model = Upload._meta.get_field("image").related_model
     image = (
-        _from_row(image_model, image_fields, image_values)  # type: ignore[arg-type]
+        _from_row(image_model, image_values)  # type: ignore[arg-type]
         if image_values[0] is not None
         else None
     )

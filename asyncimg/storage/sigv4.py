@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from urllib.parse import quote, urlsplit
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -25,11 +25,11 @@ class ObjectUrlBase:
 
     base: str  # e.g. "https://bucket.s3.amazonaws.com/" or "http://127.0.0.1:5000/bucket/"
 
-    @property
+    @cached_property
     def host(self) -> str:
         return urlsplit(self.base).netloc
 
-    @property
+    @cached_property
     def path(self) -> str:
         return urlsplit(self.base).path
 
@@ -60,7 +60,27 @@ def presign_get(
     """The presigned GET URL of ``key``, valid ``expires_in`` seconds from ``now`` (UTC)."""
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
     date = amz_date[:8]
-    scope = f"{date}/{region}/s3/aws4_request"
+    scope, query, url_query = _query(access_key, amz_date, region, expires_in, token)
+    encoded_key = encode_key(key)
+    canonical = "\n".join(
+        ["GET", base.path + encoded_key, query, f"host:{base.host}\n", "host", "UNSIGNED-PAYLOAD"]
+    )
+    to_sign = "\n".join(
+        [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
+    )
+    signature = hmac.new(
+        _signing_key(secret_key, date, region), to_sign.encode(), hashlib.sha256
+    ).hexdigest()
+    return f"{base.base}{encoded_key}?{url_query}&X-Amz-Signature={signature}"
+
+
+@lru_cache(maxsize=16)
+def _query(
+    access_key: str, amz_date: str, region: str, expires_in: int, token: str | None
+) -> tuple[str, str, str]:
+    """Scope, canonical query string and the URL's query (without the signature). The same for
+    every URL signed within one second: a READY image's variants share it."""
+    scope = f"{amz_date[:8]}/{region}/s3/aws4_request"
     params = {
         "X-Amz-Algorithm": ALGORITHM,
         "X-Amz-Credential": f"{access_key}/{scope}",
@@ -73,16 +93,6 @@ def presign_get(
     query = "&".join(
         f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(params.items())
     )
-    encoded_key = encode_key(key)
-    canonical = "\n".join(
-        ["GET", base.path + encoded_key, query, f"host:{base.host}\n", "host", "UNSIGNED-PAYLOAD"]
-    )
-    to_sign = "\n".join(
-        [ALGORITHM, amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()]
-    )
-    signature = hmac.new(
-        _signing_key(secret_key, date, region), to_sign.encode(), hashlib.sha256
-    ).hexdigest()
     # botocore's parameter order, so that the URL is identical to its own.
     ordered = [
         (name, params[name])
@@ -96,7 +106,4 @@ def presign_get(
         )
         if name in params
     ]
-    ordered.append(("X-Amz-Signature", signature))
-    return (
-        base.base + encoded_key + "?" + "&".join(f"{k}={quote(v, safe='-_.~')}" for k, v in ordered)
-    )
+    return scope, query, "&".join(f"{k}={quote(v, safe='-_.~')}" for k, v in ordered)

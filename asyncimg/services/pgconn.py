@@ -1,0 +1,105 @@
+"""Native asyncio PostgreSQL connections for the callback's hot path.
+
+Django's ORM is synchronous: from async code each burst of queries runs in a worker thread, and with
+the ORM's own work that cost 2.3 ms of a 2.8 ms callback (bench/push_latency.py). The callback's
+database work is one statement (``asyncimg/services/callbacks_pg.py``), so it is sent from the
+event loop itself on a ``psycopg.AsyncConnection`` made exactly as Django makes its own: the same
+``DATABASES`` entry, parameters (``get_connection_params``), adapters (JSON as text, the time zone)
+and ``SET TIME ZONE`` / ``SET ROLE``.
+
+Connections are kept per event loop (an asyncio connection belongs to the loop that made it): a
+server has one loop and keeps up to :data:`MAX_IDLE` of them; a short-lived loop (``async_to_sync``
+in tests or management commands) gets its connections closed when the loop is garbage collected.
+They run in autocommit mode: every statement sent here is a complete transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from django.db import connections
+from psycopg import sql
+
+#: idle connections kept per event loop (more are opened under concurrency, then closed)
+MAX_IDLE = 4
+
+_idle: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[psycopg.AsyncConnection]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _finish(idle: list[psycopg.AsyncConnection]) -> None:
+    # The loop is gone: close the sockets without it.
+    for conn in idle:
+        conn.pgconn.finish()
+    idle.clear()
+
+
+async def _connect(alias: str) -> psycopg.AsyncConnection:
+    wrapper = connections[alias]
+    params = wrapper.get_connection_params()
+    params.pop("cursor_factory", None)  # Django's synchronous cursor class
+    conn = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+    # What Django's DatabaseWrapper._configure_connection does on a new connection.
+    timezone_name = wrapper.timezone_name
+    if timezone_name and conn.info.parameter_status("TimeZone") != timezone_name:
+        await conn.execute(sql.SQL("SET TIME ZONE {}").format(sql.Literal(timezone_name)))
+    if role := wrapper.settings_dict["OPTIONS"].get("assume_role"):
+        await conn.execute(sql.SQL("SET ROLE {}").format(sql.Literal(role)))
+    return conn
+
+
+async def fetch(
+    query: str, params: Sequence[Any], *, alias: str = "default"
+) -> list[tuple[Any, ...]]:
+    """Run one statement (its own transaction) on ``alias`` and return its rows.
+
+    A connection that broke (server restart, network) is dropped, never reused. If it was an idle
+    one, the statement is sent once more on a new connection: a stale socket fails before the
+    statement reaches the server. Any other error propagates, so the caller's request fails as it
+    would through the ORM.
+    """
+    loop = asyncio.get_running_loop()
+    idle = _idle.get(loop)
+    if idle is None:
+        idle = _idle[loop] = []
+        weakref.finalize(loop, _finish, idle)
+    reused = bool(idle)
+    conn = idle.pop() if reused else await _connect(alias)
+    try:
+        cursor = await conn.execute(query, params)
+        rows = await cursor.fetchall() if cursor.description is not None else []
+    except psycopg.OperationalError:
+        if not conn.broken:
+            _release(idle, conn)
+            raise
+        await conn.close()
+        if not reused:
+            raise
+        return await fetch(query, params, alias=alias)
+    except BaseException:
+        if conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            await conn.close()
+        else:
+            _release(idle, conn)
+        raise
+    _release(idle, conn)
+    return rows
+
+
+def _release(idle: list[psycopg.AsyncConnection], conn: psycopg.AsyncConnection) -> None:
+    if len(idle) < MAX_IDLE:
+        idle.append(conn)
+    else:
+        conn.pgconn.finish()
+
+
+def close_idle() -> None:
+    """Close the idle connections of every loop; call it where no loop uses them (a test run's
+    end, before its database is dropped)."""
+    for idle in list(_idle.values()):
+        _finish(idle)

@@ -1,0 +1,127 @@
+"""The single-statement callback path on PostgreSQL (``asyncimg/services/callbacks_pg.py``) and its
+asyncio connections (``asyncimg/services/pgconn.py``). The behaviour both paths share is tested on
+both in ``tests/test_callback.py``; this file covers what only this path has."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.models.signals import post_save
+from django.test import Client
+
+from asyncimg.models import CallbackEvent, ProcessedImage, Upload, UploadStatus
+from asyncimg.services import callbacks_pg, pgconn
+from asyncimg.services.callbacks import parse_payload
+from tests.callbacks import callback_body
+from tests.test_callback import make_upload, post
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="the single-statement path is PostgreSQL's"
+    ),
+]
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """One event loop kept across steps, so its idle connection is reused between them."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    pgconn.close_idle()
+    loop.close()
+
+
+def test_callbacks_take_the_single_statement_path(
+    client: Client, user: Any, monkeypatch: Any
+) -> None:
+    calls: list[str] = []
+    real = callbacks_pg.apply_callback
+
+    async def spy(payload: Any) -> Any:
+        calls.append(payload.event)
+        return await real(payload)
+
+    monkeypatch.setattr(callbacks_pg, "apply_callback", spy)
+    upload = make_upload(user)
+    assert callbacks_pg.available()
+    for event in ("processing", "succeeded"):
+        assert post(client, callback_body(str(upload.pk), event)).json()["status"] == "applied"
+    assert calls == ["processing", "succeeded"]
+    upload.refresh_from_db()
+    assert (upload.status, upload.version) == (UploadStatus.READY, 3)
+    assert CallbackEvent.objects.filter(upload=upload).count() == 2
+
+
+def test_save_receivers_send_callbacks_through_the_orm(client: Client, user: Any) -> None:
+    """An INSERT cannot run post_save receivers: with one connected, the ORM path is taken and
+    the receiver sees the image."""
+    saved: list[Any] = []
+    post_save.connect(
+        lambda instance, **kw: saved.append(instance.pk),
+        sender=ProcessedImage,
+        weak=False,
+        dispatch_uid="test-pg-path",
+    )
+    try:
+        assert not callbacks_pg.available()
+        upload = make_upload(user)
+        response = post(client, callback_body(str(upload.pk), "succeeded"))
+    finally:
+        post_save.disconnect(sender=ProcessedImage, dispatch_uid="test-pg-path")
+    assert response.json()["uploadStatus"] == "READY"
+    upload.refresh_from_db()
+    assert saved == [upload.image_id]
+    assert callbacks_pg.available()
+
+
+def test_rows_match_what_the_orm_writes(user: Any, loop: asyncio.AbstractEventLoop) -> None:
+    """Field defaults, auto_now_add and JSON come from the model fields."""
+    upload = make_upload(user)
+    body = callback_body(str(upload.pk), "succeeded")
+    outcome, image = loop.run_until_complete(callbacks_pg.apply_callback(parse_payload(body)))
+    assert outcome.applied
+    stored = ProcessedImage.objects.get(pk=image.pk)
+    assert stored.created_at is not None
+    assert stored.variants == image.variants
+    assert stored.metadata == image.metadata
+    event = CallbackEvent.objects.get(upload=upload)
+    assert (event.event, event.received_at is not None) == ("succeeded", True)
+    assert outcome.state.image is not None
+    assert outcome.state.image.id == str(stored.pk)
+
+
+def test_a_broken_idle_connection_is_replaced(
+    user: Any, loop: asyncio.AbstractEventLoop
+) -> None:
+    """PostgreSQL restarted, or an idle timeout: the next callback reconnects and succeeds."""
+    first, second = make_upload(user), make_upload(user)
+
+    def apply(upload: Upload) -> Any:
+        payload = parse_payload(callback_body(str(upload.pk), "processing"))
+        return loop.run_until_complete(callbacks_pg.apply_callback(payload))[0]
+
+    assert apply(first).applied
+    [(pid,)] = loop.run_until_complete(pgconn.fetch("SELECT pg_backend_pid()", []))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    outcome = apply(second)
+    assert outcome.applied
+    assert outcome.state.status == "PROCESSING"
+    [(new_pid,)] = loop.run_until_complete(pgconn.fetch("SELECT pg_backend_pid()", []))
+    assert new_pid != pid
+
+
+def test_idle_connections_are_bounded(loop: asyncio.AbstractEventLoop) -> None:
+    async def burst() -> set[int]:
+        rows = await asyncio.gather(
+            *(pgconn.fetch("SELECT pg_backend_pid(), pg_sleep(0.05)", []) for _ in range(8))
+        )
+        return {row[0][0] for row in rows}
+
+    assert len(loop.run_until_complete(burst())) == 8
+    assert len(pgconn._idle[loop]) == pgconn.MAX_IDLE
