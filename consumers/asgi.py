@@ -2,20 +2,25 @@ from __future__ import annotations
 
 from typing import Any
 
+import django
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
-from django.core.asgi import get_asgi_application
 from django.urls import path
 
 CALLBACK_PATH = "/async_image/callback/"
 
 
 def build_application() -> Any:
-    """HTTP → Django, except the processor callback, which needs none of Django's middleware;
+    """HTTP → Django (each request in one worker thread: ``consumers/django_http.py``), except the
+    processor callback, which needs none of Django's middleware;
     websocket ``/graphql/`` → session-authenticated GraphQL consumer whose ``Origin`` must match
     ``ALLOWED_HOSTS`` (browsers send cookies cross-site on websockets)."""
-    django_app = get_asgi_application()  # sets up Django before the consumer imports models
+    django.setup(set_prefix=False)  # before the consumers import models
+
+    from consumers.django_http import OneThreadHandler
+
+    django_app = OneThreadHandler()
 
     from consumers.callback import callback_app
     from consumers.graphql import graphql_ws_consumer

@@ -3,12 +3,12 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from asgiref.sync import sync_to_async
 from strawberry.relay import PageInfo
 from strawberry.types import Info
 
 from asyncimg.services import uploads
 from graphql_schema.context import current_owner
+from graphql_schema.resolve import orm
 from graphql_schema.types import Upload, UploadConnection, UploadEdge, UploadStatus
 
 
@@ -43,16 +43,16 @@ def _uploads(
 @strawberry.type
 class Query:
     @strawberry.field(description="One of your uploads. Somebody else's id is NOT_FOUND.")
-    async def upload(self, info: Info[Any, Any], id: strawberry.ID) -> Upload | None:
-        # One thread hop per operation: owner lookup, query and rendering all run in it.
-        return await sync_to_async(_upload)(info, id)
+    def upload(self, info: Info[Any, Any], id: strawberry.ID) -> Upload | None:
+        # Owner lookup, query and rendering in one call (one thread hop over the websocket).
+        return orm(_upload, info, id)
 
     @strawberry.field(description="Your uploads, newest first.")
-    async def uploads(
+    def uploads(
         self,
         info: Info[Any, Any],
         status: UploadStatus | None = None,
         first: int | None = None,
         after: str | None = None,
     ) -> UploadConnection:
-        return await sync_to_async(_uploads)(info, status, first, after)
+        return orm(_uploads, info, status, first, after)

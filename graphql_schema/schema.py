@@ -4,7 +4,7 @@ import strawberry
 from strawberry.extensions import MaxTokensLimiter, ValidationCache
 
 from graphql_schema.errors import ErrorCodes
-from graphql_schema.limits import document_limits
+from graphql_schema.limits import ParseCache, document_limits
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
 from graphql_schema.subscriptions import Subscription
@@ -17,8 +17,8 @@ schema = strawberry.Schema(
         # First, so that it wraps the others and sees every error, parse errors included.
         ErrorCodes,
         lambda: MaxTokensLimiter(max_token_count=2000),
-        # Clients send the same few operations again and again: validate each once. (No
-        # ParserCache: with it, syntax errors skip the error-code extension.)
+        # Clients send the same few operations again and again: parse and validate each once.
+        ParseCache,
         document_limits,
         lambda: ValidationCache(maxsize=256),
     ],

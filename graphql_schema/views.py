@@ -5,7 +5,7 @@ import re
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.templatetags.static import static
-from strawberry.django.views import AsyncGraphQLView
+from strawberry.django.views import GraphQLView as StrawberryGraphQLView
 
 from graphql_schema.schema import schema
 
@@ -27,18 +27,25 @@ def _local(match: re.Match[str]) -> str:
     return static(f"asyncimg/graphiql/{name}/{path}")
 
 
-class GraphQLView(AsyncGraphQLView):
+class GraphQLView(StrawberryGraphQLView):
     """GraphQL over HTTP and GraphiQL. CSRF stays on: cookies authenticate this endpoint, so
     GraphiQL (which sends the ``csrftoken`` cookie as ``X-CSRFToken``) gets the cookie here.
-    GraphiQL's scripts come from our static files instead of a CDN, so it works offline."""
+    GraphiQL's scripts come from our static files instead of a CDN, so it works offline.
+
+    A synchronous view on purpose: an operation is ORM work from start to end, so under ASGI the
+    whole request (Django's middleware, parsing, the resolvers' queries, signing) runs in the one
+    worker thread Django hands it to, with no thread round trip per resolver or per middleware
+    (see ``graphql_schema/resolve.py`` and ``config/middleware.py``). Over the websocket the same
+    resolvers run on the event loop and move their ORM work to a thread.
+    """
 
     @property
     def graphql_ide_html(self) -> str:  # type: ignore[override]
         return _CDN.sub(_local, super().graphql_ide_html)
 
-    async def render_graphql_ide(self, request: HttpRequest) -> HttpResponse:
+    def render_graphql_ide(self, request: HttpRequest) -> HttpResponse:
         get_token(request)
-        return await super().render_graphql_ide(request)
+        return super().render_graphql_ide(request)
 
 
 graphql_view = GraphQLView.as_view(schema=schema)

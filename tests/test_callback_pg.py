@@ -95,9 +95,7 @@ def test_rows_match_what_the_orm_writes(user: Any, loop: asyncio.AbstractEventLo
     assert outcome.state.image.id == str(stored.pk)
 
 
-def test_a_broken_idle_connection_is_replaced(
-    user: Any, loop: asyncio.AbstractEventLoop
-) -> None:
+def test_a_broken_idle_connection_is_replaced(user: Any, loop: asyncio.AbstractEventLoop) -> None:
     """PostgreSQL restarted, or an idle timeout: the next callback reconnects and succeeds."""
     first, second = make_upload(user), make_upload(user)
 

@@ -353,3 +353,30 @@ def test_query_depth_limit(gql: GraphQL, settings: Any) -> None:
 
 def test_syntax_error_has_a_code(gql: GraphQL) -> None:
     assert error_codes(gql("{ uploads { ")) == ["GRAPHQL_VALIDATION_FAILED"]
+
+
+def test_documents_are_parsed_once(gql: GraphQL) -> None:
+    from graphql_schema.limits import _parse
+
+    query = "{ uploads(first: 3) { totalCount } }"
+    gql(query)
+    before = _parse.cache_info()
+    assert "errors" not in gql(query)
+    after = _parse.cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (1, 0)
+
+
+def test_a_syntax_error_is_reported_every_time_and_not_cached(gql: GraphQL) -> None:
+    """The parse cache never holds a failure: the second attempt fails the same way."""
+    for _ in range(2):
+        result = gql("{ uploads { ")
+        assert error_codes(result) == ["GRAPHQL_VALIDATION_FAILED"]
+        assert "Syntax Error" in result["errors"][0]["message"]
+
+
+def test_token_limit_applies_to_cached_parsing(gql: GraphQL) -> None:
+    huge = "{ " + " ".join(f"a{i}: uploads {{ totalCount }}" for i in range(700)) + " }"
+    for _ in range(2):
+        result = gql(huge)
+        assert error_codes(result) == ["GRAPHQL_VALIDATION_FAILED"]
+        assert "more than 2000 tokens" in result["errors"][0]["message"]

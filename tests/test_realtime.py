@@ -221,6 +221,46 @@ async def test_nobody_else_sees_my_upload(servers: Any, alice: Any, mallory: Any
     await anonymous.close()
 
 
+async def test_queries_and_mutations_over_the_websocket(
+    servers: Any, alice: Any, mallory: Any
+) -> None:
+    """graphql-transport-ws carries queries and mutations too: the resolvers then run on the
+    event loop and move their ORM work to a thread (graphql_schema/resolve.py)."""
+    _, b = servers
+    mine = await sync_to_async(make_upload)(alice[0])
+    ws = await GraphQLWS.open(b, session=alice[1])
+    await ws.subscribe(
+        "q", "query($id: ID!) { upload(id: $id) { id status } }", {"id": str(mine.pk)}
+    )
+    assert (await ws.next("q"))["payload"]["data"]["upload"] == {
+        "id": str(mine.pk),
+        "status": "PENDING",
+    }
+    assert (await ws.next("q"))["type"] == "complete"
+    await ws.subscribe("list", "{ uploads(first: 5) { totalCount edges { node { id } } } }")
+    listed = (await ws.next("list"))["payload"]["data"]["uploads"]
+    assert listed["totalCount"] == 1
+    assert [e["node"]["id"] for e in listed["edges"]] == [str(mine.pk)]
+    mutation = """mutation($input: RequestImageUploadInput!) {
+      requestImageUpload(input: $input) { upload { id status } presignedPost { url } } }"""
+    variables = {"input": {"filename": "dog.png", "contentType": "image/png", "size": 2048}}
+    await ws.subscribe("m", mutation, variables)
+    ticket = (await ws.next("m"))["payload"]["data"]["requestImageUpload"]
+    assert ticket["upload"]["status"] == "PENDING"
+    assert ticket["presignedPost"]["url"]
+    created = await sync_to_async(Upload.objects.get)(pk=ticket["upload"]["id"])
+    assert (created.owner_id, created.content_type) == (alice[0].pk, "image/png")
+    await ws.subscribe(
+        "cancel", "mutation($id: ID!) { cancelUpload(id: $id) { status } }", {"id": str(mine.pk)}
+    )
+    assert (await ws.next("cancel"))["payload"]["data"]["cancelUpload"]["status"] == "FAILED"
+    spy = await GraphQLWS.open(b, session=mallory[1])
+    await spy.subscribe("q", "query($id: ID!) { upload(id: $id) { id } }", {"id": str(created.pk)})
+    assert error_code(await spy.next("q")) == "NOT_FOUND"
+    await ws.close()
+    await spy.close()
+
+
 async def test_sibling_subscriptions_do_not_disturb_each_other(servers: Any, alice: Any) -> None:
     a, b = servers
     first = await sync_to_async(make_upload)(alice[0])

@@ -12,7 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from asyncimg.storage.base import ObjectInfo, PresignedPost, StorageBackend
-from asyncimg.storage.sigv4 import ObjectUrlBase, presign_get
+from asyncimg.storage.sigv4 import ObjectUrlBase, presign_get, presign_post
 
 
 class S3Backend(StorageBackend):
@@ -48,23 +48,51 @@ class S3Backend(StorageBackend):
         self, *, key: str, content_type: str, max_size: int, expires_in: int
     ) -> PresignedPost:
         # Every condition is fixed by the server: the client chooses nothing it signs.
-        post = self.client.generate_presigned_post(
-            Bucket=self.bucket,
-            Key=key,
-            Fields={"Content-Type": content_type},
-            Conditions=[
-                {"bucket": self.bucket},
-                ["eq", "$key", key],
-                ["eq", "$Content-Type", content_type],
-                ["content-length-range", 1, max_size],
-            ],
-            ExpiresIn=expires_in,
-        )
-        return PresignedPost(
-            url=post["url"],
-            fields={str(k): str(v) for k, v in post["fields"].items()},
-            expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
-        )
+        now = datetime.now(UTC).replace(microsecond=0)
+        frozen = self._frozen_credentials()
+        if frozen is not None:
+            fields = presign_post(
+                self._post_url,
+                bucket=self.bucket,
+                key=key,
+                content_type=content_type,
+                max_size=max_size,
+                region=self.region,
+                access_key=frozen.access_key,
+                secret_key=frozen.secret_key,
+                token=frozen.token,
+                expires_in=expires_in,
+                now=now,
+            )
+            url = self._post_url
+        else:  # no static keys (anonymous, or an unusual provider): botocore decides
+            post = self.client.generate_presigned_post(
+                Bucket=self.bucket,
+                Key=key,
+                Fields={"Content-Type": content_type},
+                Conditions=[
+                    {"bucket": self.bucket},
+                    ["eq", "$key", key],
+                    ["eq", "$Content-Type", content_type],
+                    ["content-length-range", 1, max_size],
+                ],
+                ExpiresIn=expires_in,
+            )
+            url = post["url"]
+            fields = {str(k): str(v) for k, v in post["fields"].items()}
+        return PresignedPost(url=url, fields=fields, expires_at=now + timedelta(seconds=expires_in))
+
+    def _frozen_credentials(self) -> Any:
+        frozen = self._credentials.get_frozen_credentials() if self._credentials else None
+        if frozen is not None and frozen.access_key and frozen.secret_key:
+            return frozen
+        return None
+
+    @cached_property
+    def _post_url(self) -> str:
+        # Ask botocore once where the bucket takes form POSTs (virtual host or path style).
+        post = self.client.generate_presigned_post(Bucket=self.bucket, Key="k", ExpiresIn=60)
+        return str(post["url"])
 
     @cached_property
     def _object_base(self) -> ObjectUrlBase:
@@ -77,8 +105,8 @@ class S3Backend(StorageBackend):
     def url(self, key: str) -> str:
         if self.media_url:
             return f"{self.media_url}/{quote(key)}"
-        frozen = self._credentials.get_frozen_credentials() if self._credentials else None
-        if frozen is not None and frozen.access_key and frozen.secret_key:
+        frozen = self._frozen_credentials()
+        if frozen is not None:
             return presign_get(
                 self._object_base,
                 key,
