@@ -203,7 +203,7 @@ def main() -> None:
         wall = time.perf_counter() - wall_start
         cpu_per_mutation = (cpu_seconds(server.pid) - cpu_before) / args.requests
 
-        # The framework's floor on the same server: an empty async view, same middleware.
+        # The framework's floor on the same server: an empty view, same middleware.
         cpu_before = cpu_seconds(server.pid)
         for _ in range(args.requests):
             http.post(f"{base}/bench/hello/", data="{}", headers=headers, timeout=10)
@@ -254,7 +254,7 @@ def main() -> None:
         "(sequential client).",
         f"- Latency ratio to the floor: **{p50 / f50:.1f}x** p50 (goal < 10x).",
         f"- Server CPU per mutation: **{cpu:.2f} ms**, of which **{ms(cpu_hello):.2f} ms** is the "
-        "floor of uvicorn + Django + middleware (an empty async view on the same server); "
+        "floor of uvicorn + Django + middleware (an empty view on the same server); "
         "a 5 MiB JPEG POSTed through a Django view "
         "(multipart parsing, Pillow `verify` as `ImageField` does, boto3 upload to S3 on a moto "
         "server as django-storages does): "
