@@ -222,10 +222,11 @@ def pg_pacing(rate: float, samples: int = 200) -> dict[str, tuple[float, float]]
 
     out: dict[str, tuple[float, float]] = {}
     with psycopg.connect(f"{PG}/{DB_NAME}", autocommit=True) as conn:
-        conn.execute("CREATE TEMPORARY TABLE pacing (id serial PRIMARY KEY, v int)")
+        # A logged table (not TEMPORARY): its COMMIT waits for the WAL flush, as the callback's.
+        conn.execute("CREATE TABLE bench_pacing (id serial PRIMARY KEY, v int)")
         for name, sql in (
             ("SELECT 1", "SELECT 1"),
-            ("INSERT + COMMIT", "INSERT INTO pacing (v) VALUES (1)"),
+            ("INSERT + COMMIT", "INSERT INTO bench_pacing (v) VALUES (1)"),
         ):
             pair = []
             for gap in (0.0, 1.0 / rate):
@@ -238,6 +239,7 @@ def pg_pacing(rate: float, samples: int = 200) -> dict[str, tuple[float, float]]
                     times.append(time.perf_counter_ns() - t0)
                 pair.append(percentile(times, 50))
             out[name] = (pair[0], pair[1])
+        conn.execute("DROP TABLE bench_pacing")
     return out
 
 
