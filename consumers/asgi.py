@@ -11,16 +11,22 @@ from django.urls import path
 CALLBACK_PATH = "/async_image/callback/"
 
 
-def build_application() -> Any:
-    """HTTP → Django (each request in one worker thread: ``consumers/django_http.py``), except the
-    processor callback, which needs none of Django's middleware;
+def build_application(*, django_asgi_handler: bool = False) -> Any:
+    """HTTP → Django, except the processor callback, which needs none of Django's middleware;
     websocket ``/graphql/`` → session-authenticated GraphQL consumer whose ``Origin`` must match
-    ``ALLOWED_HOSTS`` (browsers send cookies cross-site on websockets)."""
+    ``ALLOWED_HOSTS`` (browsers send cookies cross-site on websockets).
+
+    Django's requests run each in one worker thread, as under WSGI (``consumers/django_http.py``).
+    A project whose own views are async and long-running (each would hold a worker thread while
+    it runs) passes ``django_asgi_handler=True`` to get Django's own ``ASGIHandler`` instead.
+    """
     django.setup(set_prefix=False)  # before the consumers import models
+
+    from django.core.handlers.asgi import ASGIHandler
 
     from consumers.django_http import OneThreadHandler
 
-    django_app = OneThreadHandler()
+    django_app = ASGIHandler() if django_asgi_handler else OneThreadHandler()
 
     from consumers.callback import callback_app
     from consumers.graphql import graphql_ws_consumer

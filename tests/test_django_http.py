@@ -78,9 +78,7 @@ def handler(settings: Any) -> OneThreadHandler:
     return OneThreadHandler()
 
 
-def communicator(
-    handler: OneThreadHandler, method: str, url: str, body: bytes = b""
-) -> ApplicationCommunicator:
+def communicator(handler: Any, method: str, url: str, body: bytes = b"") -> ApplicationCommunicator:
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -91,16 +89,18 @@ def communicator(
         "raw_path": url.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"content-length", str(len(body)).encode())],
+        "headers": [
+            (b"host", b"testserver"),
+            (b"accept", b"text/html"),
+            (b"content-length", str(len(body)).encode()),
+        ],
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
     return ApplicationCommunicator(handler, scope)
 
 
-async def call(
-    handler: OneThreadHandler, method: str, url: str, body: bytes = b""
-) -> dict[str, Any]:
+async def call(handler: Any, method: str, url: str, body: bytes = b"") -> dict[str, Any]:
     app = communicator(handler, method, url, body)
     await app.send_input({"type": "http.request", "body": body})
     start = await app.receive_output(10)
@@ -164,3 +164,14 @@ async def test_body_over_the_limit_is_refused(handler: Any, settings: Any) -> No
 
 async def test_unknown_path_is_a_404(handler: Any) -> None:
     assert (await call(handler, "GET", "/nowhere/"))["status"] == 404
+
+
+@pytest.mark.parametrize("django_asgi_handler", [False, True])
+async def test_application_serves_django_either_way(django_asgi_handler: bool) -> None:
+    from consumers.asgi import build_application
+
+    application = build_application(django_asgi_handler=django_asgi_handler)
+    response = await call(application, "GET", "/graphql/")  # GraphiQL, through Django
+    assert response["status"] == 200
+    assert b"graphiql" in response["body"].lower()
+    assert "csrftoken=" in response["header_map"].get("set-cookie", "")
