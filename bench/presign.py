@@ -18,7 +18,9 @@ import os
 import subprocess
 import sys
 import time
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import boto3
 import requests
@@ -61,14 +63,20 @@ def psql(sql: str) -> None:
     subprocess.run(["psql", f"{PG}/postgres", "-q", "-c", sql], check=True, capture_output=True)
 
 
-def floor(n: int) -> list[float]:
-    client = boto3.client(
+@cache
+def _floor_client() -> Any:
+    return boto3.client(
         "s3",
         region_name="us-east-1",
         config=Config(signature_version="s3v4"),
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def floor(n: int) -> list[float]:
+    """Bare boto3 ``generate_presigned_post`` in this process: the issue's floor."""
+    client = _floor_client()
     times = []
     for i in range(n):
         key = f"temp/{i}/cat.jpg"
@@ -191,23 +199,37 @@ def main() -> None:
             result = response.json()
             assert "errors" not in result, f"{result} (server log: {LOG})"
 
+        def hello() -> None:
+            http.post(f"{base}/bench/hello/", data="{}", headers=headers, timeout=10)
+
         for i in range(200):  # warm-up: connections, caches, code paths
             mutate(-i - 1)
-        latencies = []
-        cpu_before = cpu_seconds(server.pid)
-        wall_start = time.perf_counter()
-        for i in range(args.requests):
-            start = time.perf_counter()
-            mutate(i)
-            latencies.append(time.perf_counter() - start)
-        wall = time.perf_counter() - wall_start
-        cpu_per_mutation = (cpu_seconds(server.pid) - cpu_before) / args.requests
-
-        # The framework's floor on the same server: an empty view, same middleware.
-        cpu_before = cpu_seconds(server.pid)
-        for _ in range(args.requests):
-            http.post(f"{base}/bench/hello/", data="{}", headers=headers, timeout=10)
-        cpu_hello = (cpu_seconds(server.pid) - cpu_before) / args.requests
+            hello()
+        # Interleaved blocks (mutations, the empty view, boto3 signing in this process), so that
+        # each figure and its baseline are measured in the same stretch of time: on a shared VM
+        # the speed drifts by tens of percent over minutes.
+        latencies: list[float] = []
+        base_times: list[float] = []
+        cpu_mutations = cpu_hello_total = wall = 0.0
+        block = 100
+        for first in range(0, args.requests, block):
+            count = min(block, args.requests - first)
+            cpu_before = cpu_seconds(server.pid)
+            wall_start = time.perf_counter()
+            for i in range(first, first + count):
+                start = time.perf_counter()
+                mutate(i)
+                latencies.append(time.perf_counter() - start)
+            wall += time.perf_counter() - wall_start
+            cpu_mutations += cpu_seconds(server.pid) - cpu_before
+            # The framework's floor on the same server: an empty view, same middleware.
+            cpu_before = cpu_seconds(server.pid)
+            for _ in range(count):
+                hello()
+            cpu_hello_total += cpu_seconds(server.pid) - cpu_before
+            base_times += floor(count)
+        cpu_per_mutation = cpu_mutations / args.requests
+        cpu_hello = cpu_hello_total / args.requests
 
         image = io.BytesIO(photo_jpeg(5 * 1024 * 1024))
         proxied_cpu = []
@@ -229,22 +251,28 @@ def main() -> None:
         moto.stop()
         psql(f"DROP DATABASE IF EXISTS {DB}")
 
-    base_times = floor(args.requests)
     ms = lambda s: s * 1000  # noqa: E731
     p50, p99 = ms(percentile(latencies, 50)), ms(percentile(latencies, 99))
-    f50, f99 = ms(percentile(base_times, 50)), ms(percentile(base_times, 99))
+    # The stricter floor for the ratio: boto3 back to back, warm, right after the run (signing
+    # interleaved with the HTTP blocks runs with colder caches and is slower).
+    tight = floor(args.requests)
+    f50, f99 = ms(percentile(tight, 50)), ms(percentile(tight, 99))
+    i50, i99 = ms(percentile(base_times, 50)), ms(percentile(base_times, 99))
     proxied = ms(sum(proxied_cpu) / len(proxied_cpu))
     cpu = ms(cpu_per_mutation)
     rows = [
         ("requestImageUpload, full stack (client-observed)", p50, p99),
-        ("floor: boto3 generate_presigned_post alone", f50, f99),
+        ("floor: boto3 generate_presigned_post alone, back to back", f50, f99),
+        ("the same, interleaved with the HTTP blocks", i50, i99),
     ]
     lines = [
         "## Presigned upload credentials (`bench/presign.py`)",
         "",
         "One uvicorn process on PostgreSQL; a client on keep-alive HTTP with a session cookie and",
         f"CSRF header sends {args.requests} `requestImageUpload` mutations one after another",
-        "(HTTP → GraphQL → validation → DB insert → signing → JSON).",
+        "(HTTP → GraphQL → validation → DB insert → signing → JSON), in blocks of 100 interleaved",
+        "with the same number of empty-view requests and of bare boto3 signings (the baselines),",
+        "so that a figure and its baseline come from the same minutes of this shared VM.",
         "",
         "| measurement | p50 | p99 |",
         "|---|---:|---:|",
@@ -252,7 +280,8 @@ def main() -> None:
         "",
         f"- Throughput: **{args.requests / wall:.0f} mutations/s** on one server process "
         "(sequential client).",
-        f"- Latency ratio to the floor: **{p50 / f50:.1f}x** p50 (goal < 10x).",
+        f"- Latency ratio to the floor: **{p50 / f50:.1f}x** p50 (goal < 10x; "
+        f"{p50 / i50:.1f}x against the interleaved signing).",
         f"- Server CPU per mutation: **{cpu:.2f} ms**, of which **{ms(cpu_hello):.2f} ms** is the "
         "floor of uvicorn + Django + middleware (an empty view on the same server); "
         "a 5 MiB JPEG POSTed through a Django view "

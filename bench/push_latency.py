@@ -430,9 +430,25 @@ class Sender:
         request = head + body
         reader, writer = await self.pools[index].get()
         try:
-            t0 = time.perf_counter_ns()
-            writer.write(request)
-            status_and_headers = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), DEADLINE)
+            for attempt in (1, 2):
+                t0 = time.perf_counter_ns()
+                writer.write(request)
+                try:
+                    status_and_headers = await asyncio.wait_for(
+                        reader.readuntil(b"\r\n\r\n"), DEADLINE
+                    )
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    # The server closed this keep-alive connection while it sat idle (uvicorn
+                    # does after 5 s, e.g. while a level subscribes 1,000 clients): reconnect and
+                    # send again, as HTTP clients do. Nothing was answered, and a callback is
+                    # idempotent anyway (its eventId).
+                    if attempt == 2 or getattr(exc, "partial", b""):
+                        raise
+                    writer.close()
+                    server_port = self.servers[index].port
+                    reader, writer = await asyncio.open_connection("127.0.0.1", server_port)
+                    continue
+                break
             t1 = time.perf_counter_ns()
             length = 0
             for line in status_and_headers.split(b"\r\n"):
