@@ -253,11 +253,12 @@ def main() -> None:
 
     ms = lambda s: s * 1000  # noqa: E731
     p50, p99 = ms(percentile(latencies, 50)), ms(percentile(latencies, 99))
-    # The stricter floor for the ratio: boto3 back to back, warm, right after the run (signing
-    # interleaved with the HTTP blocks runs with colder caches and is slower).
+    # The floor twice: interleaved with the HTTP blocks (same minutes) and back to back right
+    # after the run (warm caches). The ratio uses the faster of the two, the stricter test.
     tight = floor(args.requests)
     f50, f99 = ms(percentile(tight, 50)), ms(percentile(tight, 99))
     i50, i99 = ms(percentile(base_times, 50)), ms(percentile(base_times, 99))
+    best = min(f50, i50)
     proxied = ms(sum(proxied_cpu) / len(proxied_cpu))
     cpu = ms(cpu_per_mutation)
     rows = [
@@ -280,8 +281,8 @@ def main() -> None:
         "",
         f"- Throughput: **{args.requests / wall:.0f} mutations/s** on one server process "
         "(sequential client).",
-        f"- Latency ratio to the floor: **{p50 / f50:.1f}x** p50 (goal < 10x; "
-        f"{p50 / i50:.1f}x against the interleaved signing).",
+        f"- Latency ratio to the floor: **{p50 / best:.1f}x** p50 against the faster of the two "
+        f"floor measurements (goal < 10x; {p50 / f50:.1f}x and {p50 / i50:.1f}x).",
         f"- Server CPU per mutation: **{cpu:.2f} ms**, of which **{ms(cpu_hello):.2f} ms** is the "
         "floor of uvicorn + Django + middleware (an empty view on the same server); "
         "a 5 MiB JPEG POSTed through a Django view "
