@@ -21,10 +21,10 @@ and it runs in autocommit, so it is its own transaction:
   ``DEFERRABLE INITIALLY DEFERRED``, so the reference is checked at commit, when both exist.
 
 Rows are written with one INSERT per model from values prepared by the model's fields
-(``pre_save`` then ``get_db_prep_save``, as ``Model.save`` does), so field defaults,
-``auto_now_add`` and JSON encoding are Django's. What an INSERT cannot do is run ``save()``
-overrides or ``pre_save``/``post_save`` receivers: :func:`available` is False when the
-processed-image or event model has any, and the ORM path is used instead.
+(``asyncimg/services/sql.py``), so field defaults, ``auto_now_add`` and JSON encoding are
+Django's. What an INSERT cannot do is run ``save()`` overrides or ``pre_save``/``post_save``
+receivers: :func:`available` is False when the processed-image or event model has any, and the
+ORM path is used instead.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from asyncimg.conf import app_settings
 from asyncimg.models import AbstractProcessedImage, CallbackEvent, Upload, UploadStatus
 from asyncimg.services import pgconn
 from asyncimg.services.callbacks import CallbackPayload, CallbackRejected, Outcome
+from asyncimg.services.sql import insert_values, insertable
 from asyncimg.services.state import UploadState
 from asyncimg.services.transitions import SOURCES, _columns, _from_row
 
@@ -85,21 +86,6 @@ def available() -> bool:
 
 
 @cache
-def _insertable(model: type[models.Model]) -> list[Any]:
-    """The fields an INSERT writes (as Django's SQLInsertCompiler: no generated or auto keys)."""
-    return [
-        f
-        for f in model._meta.local_concrete_fields
-        if not getattr(f, "generated", False)
-        and not (f.primary_key and getattr(f, "db_returning", False))
-    ]
-
-
-def _insert_values(obj: models.Model) -> list[Any]:
-    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in _insertable(type(obj))]
-
-
-@cache
 def _statement(event: str, image_model: type[models.Model]) -> str:
     qn = connection.ops.quote_name
     upload_fields, upload_cols = _columns(Upload)
@@ -113,17 +99,17 @@ def _statement(event: str, image_model: type[models.Model]) -> str:
     ]
     image_source = qn(image_model._meta.db_table)
     if event == "succeeded":
-        image_cols = ", ".join(qn(f.column) for f in _insertable(image_model))
-        placeholders = ", ".join(["%s"] * len(_insertable(image_model)))
+        image_cols = ", ".join(qn(f.column) for f in insertable(image_model))
+        placeholders = ", ".join(["%s"] * len(insertable(image_model)))
         parts.append(
             f"i AS (INSERT INTO {image_source} ({image_cols}) "  # noqa: S608
             f"SELECT {placeholders} FROM u "
             f"RETURNING {', '.join(qn(f.column) for f in image_fields)})"
         )
         image_source = "i"
-    event_cols = ", ".join(qn(f.column) for f in _insertable(CallbackEvent))
+    event_cols = ", ".join(qn(f.column) for f in insertable(CallbackEvent))
     event_values = ", ".join(
-        f"u.{qn('id')}" if f.name == "upload" else "%s" for f in _insertable(CallbackEvent)
+        f"u.{qn('id')}" if f.name == "upload" else "%s" for f in insertable(CallbackEvent)
     )
     parts.append(
         f"e AS (INSERT INTO {qn(CallbackEvent._meta.db_table)} ({event_cols}) "  # noqa: S608
@@ -204,11 +190,11 @@ async def apply_callback(payload: CallbackPayload) -> tuple[Outcome, Any]:
     ]
     params += [payload.upload_id, sorted(str(source) for source in SOURCES[target])]
     if image is not None:
-        params += _insert_values(image)
+        params += insert_values(image)
     event = CallbackEvent(event_id=payload.event_id, event=payload.event)
     params += [
         value
-        for f, value in zip(_insertable(CallbackEvent), _insert_values(event), strict=True)
+        for f, value in zip(insertable(CallbackEvent), insert_values(event), strict=True)
         if f.name != "upload"
     ]
     try:
