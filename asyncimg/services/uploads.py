@@ -214,7 +214,7 @@ def request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> list[Ticket]:
             **owner.create_kwargs(),
         )
     if created:
-        # One multi-row INSERT in autocommit: bulk_create's transaction cost a COMMIT round trip.
+        # One multi-row INSERT in autocommit (bulk_create adds BEGIN and COMMIT round trips).
         insert_rows(list(created.values()))
     return [_ticket(reused.get(i) or created[i]) for i in range(len(cleaned))]
 
