@@ -19,8 +19,8 @@ from asyncimg.storage.sigv4 import ObjectUrlBase, presign_get, presign_post
 KEYS = ["processed/abc/320w.webp", "processed/a b+c/ü 東京 (1).jpg", "x/~tilde/%percent.jpg"]
 
 
-def botocore_url(endpoint: str | None, region: str, key: str, token: str | None) -> str:
-    client = boto3.client(
+def botocore_client(endpoint: str | None, region: str, token: str | None) -> Any:
+    return boto3.client(
         "s3",
         endpoint_url=endpoint,
         region_name=region,
@@ -31,6 +31,10 @@ def botocore_url(endpoint: str | None, region: str, key: str, token: str | None)
             signature_version="s3v4", s3={"addressing_style": "path" if endpoint else "virtual"}
         ),
     )
+
+
+def botocore_url(endpoint: str | None, region: str, key: str, token: str | None) -> str:
+    client = botocore_client(endpoint, region, token)
     url: str = client.generate_presigned_url(
         "get_object", Params={"Bucket": "my-bucket", "Key": key}, ExpiresIn=3600
     )
@@ -106,17 +110,7 @@ def test_post_policy_identical_to_botocore(
 
     for module in (botocore.auth, botocore.signers):
         monkeypatch.setattr(module, "get_current_datetime", lambda: FROZEN.replace(tzinfo=None))
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-        aws_session_token=token,
-        config=Config(
-            signature_version="s3v4", s3={"addressing_style": "path" if endpoint else "virtual"}
-        ),
-    )
+    client = botocore_client(endpoint, region, token)
     expected = client.generate_presigned_post(
         Bucket="my-bucket",
         Key=key,

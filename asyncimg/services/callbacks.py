@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.apps import apps
@@ -101,6 +101,10 @@ class ImagePayload:
     size: int
     variants: list[dict[str, Any]]
     metadata: dict[str, Any]
+
+    def model_fields(self) -> dict[str, Any]:
+        """The processed-image model's field values (the names are the same)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -269,15 +273,7 @@ def apply_callback(
                 )
             else:
                 assert payload.image is not None
-                image = image_model.objects.create(
-                    key=payload.image.key,
-                    width=payload.image.width,
-                    height=payload.image.height,
-                    format=payload.image.format,
-                    size=payload.image.size,
-                    variants=payload.image.variants,
-                    metadata=payload.image.metadata,
-                )
+                image = image_model.objects.create(**payload.image.model_fields())
                 created_image.append(image)
                 state = transition(
                     payload.upload_id,

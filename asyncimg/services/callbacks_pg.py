@@ -44,7 +44,7 @@ from asyncimg.services import pgconn
 from asyncimg.services.callbacks import CallbackPayload, CallbackRejected, Outcome
 from asyncimg.services.sql import insert_values, insertable
 from asyncimg.services.state import UploadState
-from asyncimg.services.transitions import SOURCES, _columns, _from_row
+from asyncimg.services.transitions import SOURCES, _columns, _from_row, select_state
 
 TARGET = {
     "processing": UploadStatus.PROCESSING,
@@ -88,7 +88,7 @@ def available() -> bool:
 @cache
 def _statement(event: str, image_model: type[models.Model]) -> str:
     qn = connection.ops.quote_name
-    upload_fields, upload_cols = _columns(Upload)
+    _, upload_cols = _columns(Upload)
     image_fields, _ = _columns(image_model)
     table = qn(Upload._meta.db_table)
     sets = [f"{qn('status')} = %s", f"{qn('version')} = {qn('version')} + 1"]
@@ -115,32 +115,19 @@ def _statement(event: str, image_model: type[models.Model]) -> str:
         f"e AS (INSERT INTO {qn(CallbackEvent._meta.db_table)} ({event_cols}) "  # noqa: S608
         f"SELECT {event_values} FROM u)"
     )
-    image_fk = Upload._meta.get_field("image")
-    return (
-        f"WITH {', '.join(parts)} "  # noqa: S608
-        f"SELECT {', '.join('u.' + qn(f.column) for f in upload_fields)}, "
-        f"{', '.join('i.' + qn(f.column) for f in image_fields)} "
-        f"FROM u LEFT JOIN {image_source} i "
-        f"ON i.{qn(image_model._meta.pk.column)} = u.{qn(image_fk.column)}"
-    )
+    return f"WITH {', '.join(parts)} {select_state('u', image_source)}"
 
 
 @cache
 def _fallback_statement(image_model: type[models.Model]) -> str:
     """The upload's current state and whether ``eventId`` was applied before, in one read."""
     qn = connection.ops.quote_name
-    upload_fields, _ = _columns(Upload)
-    image_fields, _ = _columns(image_model)
-    image_fk = Upload._meta.get_field("image")
-    return (
-        f"SELECT {', '.join('u.' + qn(f.column) for f in upload_fields)}, "  # noqa: S608
-        f"{', '.join('i.' + qn(f.column) for f in image_fields)}, "
-        f"EXISTS (SELECT 1 FROM {qn(CallbackEvent._meta.db_table)} "
-        f"WHERE {qn('event_id')} = %s) "
-        f"FROM {qn(Upload._meta.db_table)} u LEFT JOIN {qn(image_model._meta.db_table)} i "
-        f"ON i.{qn(image_model._meta.pk.column)} = u.{qn(image_fk.column)} "
-        f"WHERE u.{qn('id')} = %s"
+    applied = (
+        f"EXISTS (SELECT 1 FROM {qn(CallbackEvent._meta.db_table)} "  # noqa: S608
+        f"WHERE {qn('event_id')} = %s)"
     )
+    select = select_state(f"{qn(Upload._meta.db_table)} u", qn(image_model._meta.db_table), applied)
+    return f"{select} WHERE u.{qn('id')} = %s"
 
 
 def _changed(event: str) -> tuple[str, ...]:
@@ -171,15 +158,7 @@ async def apply_callback(payload: CallbackPayload) -> tuple[Outcome, Any]:
     changes: dict[str, Any] = {"updated_at": now}
     if payload.event == "succeeded":
         assert payload.image is not None
-        image = image_model(
-            key=payload.image.key,
-            width=payload.image.width,
-            height=payload.image.height,
-            format=payload.image.format,
-            size=payload.image.size,
-            variants=payload.image.variants,
-            metadata=payload.image.metadata,
-        )
+        image = image_model(**payload.image.model_fields())
         changes.update(image=image.pk, error_code="", error_message="")
     elif payload.event == "failed":
         changes.update(error_code=payload.error_code, error_message=payload.error_message)

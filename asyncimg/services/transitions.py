@@ -103,10 +103,8 @@ def _returning_sql(changed: tuple[str, ...]) -> tuple[str, list[Any], list[Any]]
     """``UPDATE … RETURNING`` joined with the image: the conditional UPDATE and the read of the
     new state in one statement (one round trip instead of two, no ORM query building)."""
     qn = connection.ops.quote_name
-    image_field = Upload._meta.get_field("image")
-    image_model = image_field.related_model
+    image_model: Any = Upload._meta.get_field("image").related_model
     upload_fields, upload_cols = _columns(Upload)
-    image_fields, _ = _columns(image_model)
     sets = [
         f"{qn('status')} = %s",
         f"{qn('version')} = {qn('version')} + 1",
@@ -115,16 +113,31 @@ def _returning_sql(changed: tuple[str, ...]) -> tuple[str, list[Any], list[Any]]
     change_fields: list[Any] = [Upload._meta.get_field(name) for name in changed]
     sets += [f"{qn(f.column)} = %s" for f in change_fields]
     # Identifiers come from the models' metadata, quoted; every value is a parameter.
-    table, image_table = qn(Upload._meta.db_table), qn(image_model._meta.db_table)  # type: ignore[union-attr]
+    table, image_table = qn(Upload._meta.db_table), qn(image_model._meta.db_table)
     sql = (
         f"WITH u AS (UPDATE {table} SET {', '.join(sets)} "  # noqa: S608
         f"WHERE {qn('id')} = %s AND {qn('status')} = ANY(%s) RETURNING {upload_cols}) "
-        f"SELECT {', '.join('u.' + qn(f.column) for f in upload_fields)}, "
-        f"{', '.join('i.' + qn(f.column) for f in image_fields)} "
-        f"FROM u LEFT JOIN {image_table} i "
-        f"ON i.{qn(image_model._meta.pk.column)} = u.{qn(image_field.column)}"  # type: ignore[union-attr]
+        f"{select_state('u', image_table)}"
     )
-    return sql, upload_fields, [image_fields, change_fields]
+    return sql, upload_fields, change_fields
+
+
+def select_state(upload_source: str, image_source: str, *extra: str) -> str:
+    """``SELECT`` of the row the state is read from: every column of the upload (``u``, from
+    ``upload_source``), then of its image (``i``, from ``image_source``, NULLs when none), then
+    ``extra`` expressions. Sources are SQL built from model metadata, never from input."""
+    qn = connection.ops.quote_name
+    image_fk: Any = Upload._meta.get_field("image")
+    image_model = image_fk.related_model
+    upload_fields, _ = _columns(Upload)
+    image_fields, _ = _columns(image_model)
+    columns = [f"u.{qn(f.column)}" for f in upload_fields]
+    columns += [f"i.{qn(f.column)}" for f in image_fields]
+    return (
+        f"SELECT {', '.join([*columns, *extra])} "  # noqa: S608
+        f"FROM {upload_source} LEFT JOIN {image_source} i "
+        f"ON i.{qn(image_model._meta.pk.column)} = u.{qn(image_fk.column)}"
+    )
 
 
 def _from_row(model: type[Model], values: Sequence[Any]) -> Any:
@@ -143,7 +156,7 @@ def _update_returning(
     upload_id: Any, to: str, allowed: frozenset[str], changes: dict[str, Any]
 ) -> Upload | None:
     changed = tuple(sorted(changes))
-    sql, upload_fields, (_, change_fields) = _returning_sql(changed)
+    sql, upload_fields, change_fields = _returning_sql(changed)
     params: list[Any] = [to, timezone.now()]
     params += [
         f.get_db_prep_save(changes[name], connection)
