@@ -96,13 +96,20 @@ def cpu_seconds(pid: int) -> float:
 
 
 class UvicornServer:
-    """``uvicorn config.asgi:application`` in its own process, with exactly the environment given
-    (the benchmarks use it as is; :class:`AsgiServer` points it at the test database)."""
+    """``uvicorn config.asgi:application`` (or ``app``) in its own process, with exactly the
+    environment given (the benchmarks use it as is; :class:`AsgiServer` points it at the test
+    database)."""
 
     def __init__(
-        self, env: dict[str, str], *, name: str = "server", extra_args: list[str] | None = None
+        self,
+        env: dict[str, str],
+        *,
+        name: str = "server",
+        extra_args: list[str] | None = None,
+        app: str = "config.asgi:application",
     ) -> None:
         self.env = env
+        self.app = app
         self.extra_args = extra_args or []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -114,7 +121,7 @@ class UvicornServer:
         )
 
     def start(self) -> None:
-        args = [sys.executable, "-m", "uvicorn", "config.asgi:application"]
+        args = [sys.executable, "-m", "uvicorn", self.app]
         args += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
         args += ["--lifespan", "off", *self.extra_args]
         self.process = subprocess.Popen(
