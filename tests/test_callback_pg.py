@@ -123,3 +123,15 @@ def test_idle_connections_are_bounded(loop: asyncio.AbstractEventLoop) -> None:
 
     assert len(loop.run_until_complete(burst())) == 8
     assert len(pgconn._idle[loop]) == pgconn.MAX_IDLE
+
+
+def test_fetch_returns_rows_only_for_statements_that_return_rows(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    run = loop.run_until_complete
+    assert run(pgconn.fetch("SELECT 1, %s::text", ["two"])) == [(1, "two")]
+    assert run(pgconn.fetch("SELECT 1 WHERE false", [])) == []
+    assert run(pgconn.fetch("SET LOCAL statement_timeout = 1000", [])) == []
+    run(pgconn.fetch("CREATE TEMPORARY TABLE fetch_probe (v int)", []))
+    assert run(pgconn.fetch("INSERT INTO fetch_probe VALUES (1), (2)", [])) == []
+    assert run(pgconn.fetch("INSERT INTO fetch_probe VALUES (3) RETURNING v", [])) == [(3,)]

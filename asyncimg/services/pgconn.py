@@ -72,7 +72,11 @@ async def fetch(
     conn = idle.pop() if reused else await _connect(alias)
     try:
         cursor = await conn.execute(query, params)
-        rows = await cursor.fetchall() if cursor.description is not None else []
+        # The result's status, not ``cursor.description``: that builds a Column object per
+        # column (~0.1 ms for the callback's 26), and nothing here reads them.
+        result = cursor.pgresult
+        returned = result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+        rows = await cursor.fetchall() if returned else []
     except psycopg.OperationalError:
         if not conn.broken:
             _release(idle, conn)
