@@ -1,9 +1,12 @@
-"""Every GraphQL error carries a stable ``extensions.code``; unexpected ones are masked."""
+"""Every GraphQL error carries a stable ``extensions.code``; unexpected ones are masked, and only
+they are logged as errors."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
@@ -20,7 +23,7 @@ class ErrorCodes(MaskErrors):
     - our errors (``AsyncImgError``): their own code and message;
     - errors of the GraphQL document itself (syntax, unknown field, wrong argument type, depth):
       ``GRAPHQL_VALIDATION_FAILED`` with graphql-core's message, which names what is wrong;
-    - anything else is a bug: logged with its traceback, shown as ``INTERNAL_SERVER_ERROR``.
+    - anything else is a bug: shown as ``INTERNAL_SERVER_ERROR`` (:class:`Schema` logs it).
     """
 
     def __init__(self) -> None:
@@ -44,7 +47,29 @@ class ErrorCodes(MaskErrors):
             extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
             error.extensions = extensions
             return error
-        logger.error("Unexpected error in GraphQL resolver", exc_info=original)
         masked = self.anonymise_error(error)
         masked.extensions = {"code": INTERNAL}
         return masked
+
+
+def is_client_error(error: GraphQLError) -> bool:
+    """The client's doing (bad input, unknown id, invalid document), not a bug of ours."""
+    original = error.original_error
+    return original is None or isinstance(original, AsyncImgError | GraphQLError)
+
+
+class Schema(strawberry.Schema):
+    """strawberry's schema, logging only what is a bug.
+
+    strawberry logs every error of every operation with a traceback (``strawberry.execution``), so
+    a client sending a wrong content type filled the server's log with stack traces. Client errors
+    are answered with their code and logged at DEBUG, one line each; the rest is logged once, with
+    its traceback, on ``asyncimg.graphql``.
+    """
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        for error in errors:
+            if is_client_error(error):
+                logger.debug("GraphQL client error: %s", error.message)
+            else:
+                logger.error("Unexpected error in GraphQL resolver", exc_info=error.original_error)

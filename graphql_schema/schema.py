@@ -1,15 +1,14 @@
 from __future__ import annotations
 
-import strawberry
 from strawberry.extensions import MaxTokensLimiter, ValidationCache
 
-from graphql_schema.errors import ErrorCodes
+from graphql_schema.errors import ErrorCodes, Schema
 from graphql_schema.limits import ParseCache, document_limits
 from graphql_schema.mutations import Mutation
 from graphql_schema.queries import Query
 from graphql_schema.subscriptions import Subscription
 
-schema = strawberry.Schema(
+schema = Schema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
