@@ -114,15 +114,39 @@ def test_a_broken_idle_connection_is_replaced(user: Any, loop: asyncio.AbstractE
     assert new_pid != pid
 
 
-def test_idle_connections_are_bounded(loop: asyncio.AbstractEventLoop) -> None:
+def test_connections_are_bounded(loop: asyncio.AbstractEventLoop) -> None:
+    """A burst of statements shares MAX_CONNECTIONS connections: the others wait, none fails."""
+    n = pgconn.MAX_CONNECTIONS * 3
+
+    async def burst() -> list[int]:
+        rows = await asyncio.gather(
+            *(pgconn.fetch("SELECT pg_backend_pid(), pg_sleep(0.02)", []) for _ in range(n))
+        )
+        return [row[0][0] for row in rows]
+
+    pids = loop.run_until_complete(burst())
+    assert len(pids) == n
+    assert len(set(pids)) == pgconn.MAX_CONNECTIONS
+    assert len(pgconn._idle[loop]) == pgconn.MAX_CONNECTIONS
+
+
+def test_all_stale_idle_connections_are_replaced_at_once(loop: asyncio.AbstractEventLoop) -> None:
+    """After a PostgreSQL restart every idle connection is stale: one retry, on a new one."""
+
     async def burst() -> set[int]:
         rows = await asyncio.gather(
-            *(pgconn.fetch("SELECT pg_backend_pid(), pg_sleep(0.05)", []) for _ in range(8))
+            *(pgconn.fetch("SELECT pg_backend_pid(), pg_sleep(0.02)", []) for _ in range(4))
         )
         return {row[0][0] for row in rows}
 
-    assert len(loop.run_until_complete(burst())) == 8
-    assert len(pgconn._idle[loop]) == pgconn.MAX_IDLE
+    old = loop.run_until_complete(burst())
+    assert len(old) == 4
+    with connection.cursor() as cursor:
+        for pid in old:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    [(pid,)] = loop.run_until_complete(pgconn.fetch("SELECT pg_backend_pid()", []))
+    assert pid not in old
+    assert len(pgconn._idle[loop]) == 1
 
 
 def test_fetch_returns_rows_only_for_statements_that_return_rows(

@@ -8,9 +8,12 @@ event loop itself on a ``psycopg.AsyncConnection`` made exactly as Django makes 
 and ``SET TIME ZONE`` / ``SET ROLE``.
 
 Connections are kept per event loop (an asyncio connection belongs to the loop that made it): a
-server has one loop and keeps up to :data:`MAX_IDLE` of them; a short-lived loop (``async_to_sync``
-in tests or management commands) gets its connections closed when the loop is garbage collected.
-They run in autocommit mode: every statement sent here is a complete transaction.
+server has one loop, which opens at most :data:`MAX_CONNECTIONS` of them and keeps them open;
+under a burst, further statements wait for one of them (a statement takes about a millisecond),
+so a flood of callbacks cannot exhaust PostgreSQL's ``max_connections``. A short-lived loop
+(``async_to_sync`` in tests or management commands) gets its connections closed when the loop is
+garbage collected. They run in autocommit mode: every statement sent here is a complete
+transaction.
 """
 
 from __future__ import annotations
@@ -24,19 +27,33 @@ import psycopg
 from django.db import connections
 from psycopg import sql
 
-#: idle connections kept per event loop (more are opened under concurrency, then closed)
-MAX_IDLE = 4
+#: connections open at once per event loop; more concurrent statements wait for a free one
+MAX_CONNECTIONS = 4
 
 _idle: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[psycopg.AsyncConnection]] = (
+    weakref.WeakKeyDictionary()
+)
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def _finish(idle: list[psycopg.AsyncConnection]) -> None:
-    # The loop is gone: close the sockets without it.
+    # Without the loop (it may be gone, or these connections are stale): close the sockets.
     for conn in idle:
         conn.pgconn.finish()
     idle.clear()
+
+
+def _pool(
+    loop: asyncio.AbstractEventLoop,
+) -> tuple[list[psycopg.AsyncConnection], asyncio.Semaphore]:
+    idle = _idle.get(loop)
+    if idle is None:
+        idle = _idle[loop] = []
+        _slots[loop] = asyncio.Semaphore(MAX_CONNECTIONS)
+        weakref.finalize(loop, _finish, idle)
+    return idle, _slots[loop]
 
 
 async def _connect(alias: str) -> psycopg.AsyncConnection:
@@ -59,47 +76,41 @@ async def fetch(
     """Run one statement (its own transaction) on ``alias`` and return its rows.
 
     A connection that broke (server restart, network) is dropped, never reused. If it was an idle
-    one, the statement is sent once more on a new connection: a stale socket fails before the
-    statement reaches the server. Any other error propagates, so the caller's request fails as it
-    would through the ORM.
+    one, the other idle ones are dropped too (after a restart they are all stale) and the
+    statement is sent once more on a new connection: a stale socket fails before the statement
+    reaches the server. Any other error propagates, so the caller's request fails as it would
+    through the ORM.
     """
-    loop = asyncio.get_running_loop()
-    idle = _idle.get(loop)
-    if idle is None:
-        idle = _idle[loop] = []
-        weakref.finalize(loop, _finish, idle)
-    reused = bool(idle)
-    conn = idle.pop() if reused else await _connect(alias)
-    try:
-        cursor = await conn.execute(query, params)
-        # The result's status, not ``cursor.description``: that builds a Column object per
-        # column (~0.1 ms for the callback's 26), and nothing here reads them.
-        result = cursor.pgresult
-        returned = result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
-        rows = await cursor.fetchall() if returned else []
-    except psycopg.OperationalError:
-        if not conn.broken:
-            _release(idle, conn)
-            raise
-        await conn.close()
-        if not reused:
-            raise
-        return await fetch(query, params, alias=alias)
-    except BaseException:
-        if conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            await conn.close()
-        else:
-            _release(idle, conn)
-        raise
-    _release(idle, conn)
-    return rows
-
-
-def _release(idle: list[psycopg.AsyncConnection], conn: psycopg.AsyncConnection) -> None:
-    if len(idle) < MAX_IDLE:
-        idle.append(conn)
-    else:
-        conn.pgconn.finish()
+    idle, slots = _pool(asyncio.get_running_loop())
+    async with slots:
+        for attempt in (1, 2):
+            reused = bool(idle)
+            conn = idle.pop() if reused else await _connect(alias)
+            try:
+                cursor = await conn.execute(query, params)
+                # The result's status, not ``cursor.description``: that builds a Column object
+                # per column (~0.1 ms for the callback's 26), and nothing here reads them.
+                result = cursor.pgresult
+                returned = result is not None and result.status == psycopg.pq.ExecStatus.TUPLES_OK
+                rows = await cursor.fetchall() if returned else []
+            except psycopg.OperationalError:
+                if not conn.broken:
+                    idle.append(conn)
+                    raise
+                await conn.close()
+                if not reused or attempt == 2:
+                    raise
+                _finish(idle)
+                continue
+            except BaseException:
+                if conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    await conn.close()
+                else:
+                    idle.append(conn)
+                raise
+            idle.append(conn)
+            return rows
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def close_idle() -> None:
