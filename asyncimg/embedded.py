@@ -430,9 +430,15 @@ class Demo:
         import asyncio
 
         import uvicorn
+        from django.conf import settings
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+        from django.utils.module_loading import import_string
 
-        from config.asgi import application
+        from consumers.asgi import build_application
+
+        # The project's own ASGI application (the bundled project's is config.asgi), else ours.
+        asgi_path = getattr(settings, "ASGI_APPLICATION", None)
+        application = import_string(asgi_path) if asgi_path else build_application()
 
         config = uvicorn.Config(
             # Static files (the client module) straight from the app directories: no collectstatic.
