@@ -59,11 +59,6 @@ class NotFound(AsyncImgError):
     http_status = 404
 
 
-class InvalidTransition(AsyncImgError):
-    code = "INVALID_STATE"
-    http_status = 409
-
-
 class ConfigurationError(AsyncImgError):
     code = "NOT_CONFIGURED"
     http_status = 503

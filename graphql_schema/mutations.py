@@ -50,6 +50,9 @@ class Mutation:
     ) -> list[UploadTicket]:
         return orm(_request, info, inputs)
 
-    @strawberry.mutation(description="Stop a pending upload: it ends FAILED with code CANCELLED.")
+    @strawberry.mutation(
+        description="Cancel an unfinished upload (PENDING, UPLOADED or PROCESSING): it ends "
+        "FAILED with code CANCELLED. A finished upload is returned unchanged."
+    )
     def cancel_upload(self, info: Info[Any, Any], id: strawberry.ID) -> Upload:
         return orm(_cancel, info, id)

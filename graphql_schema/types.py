@@ -20,30 +20,44 @@ from asyncimg.services.state import ImageState, UploadState, VariantState
 from asyncimg.storage import PresignedPost as PresignedPostData
 
 
-@strawberry.enum
+@strawberry.enum(description="Where an upload is in its life; READY, FAILED and EXPIRED are final.")
 class UploadStatus(Enum):
-    PENDING = "PENDING"
-    UPLOADED = "UPLOADED"
-    PROCESSING = "PROCESSING"
-    READY = "READY"
-    FAILED = "FAILED"
-    EXPIRED = "EXPIRED"
+    PENDING = strawberry.enum_value(
+        "PENDING", description="A credential was issued; no file has been seen yet."
+    )
+    UPLOADED = strawberry.enum_value(
+        "UPLOADED", description="The file is in storage and waits for the processor."
+    )
+    PROCESSING = strawberry.enum_value(
+        "PROCESSING", description="The processor is checking the file and making the variants."
+    )
+    READY = strawberry.enum_value("READY", description="Processed: `image` is set. Final.")
+    FAILED = strawberry.enum_value(
+        "FAILED", description="Rejected, failed or cancelled: `error` says why. Final."
+    )
+    EXPIRED = strawberry.enum_value(
+        "EXPIRED", description="The credential expired and no file arrived. Final."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="Why an upload is FAILED or EXPIRED.")
 class UploadError:
-    code: str
-    message: str
+    code: str = strawberry.field(
+        description="Stable, machine-readable: e.g. CANCELLED, EXPIRED, UNSUPPORTED_TYPE."
+    )
+    message: str = strawberry.field(description="For people; may change between versions.")
 
 
-@strawberry.type
+@strawberry.type(description="One resized copy of the processed image.")
 class ImageVariant:
-    name: str
-    width: int
-    height: int
-    format: str
-    url: str
-    size: int
+    name: str = strawberry.field(description='Width and format, e.g. "800w.webp".')
+    width: int = strawberry.field(description="Pixels.")
+    height: int = strawberry.field(description="Pixels.")
+    format: str = strawberry.field(description='"webp" or "jpeg".')
+    url: str = strawberry.field(
+        description="Where to fetch it: a presigned GET URL, or the CDN URL when MEDIA_URL is set."
+    )
+    size: int = strawberry.field(description="Bytes.")
 
     @classmethod
     def from_state(cls, v: VariantState) -> ImageVariant:
@@ -52,15 +66,21 @@ class ImageVariant:
         )
 
 
-@strawberry.type
+@strawberry.type(description="The result of processing: the normalised original and its variants.")
 class ProcessedImage:
-    id: strawberry.ID
-    width: int
-    height: int
-    format: str
-    url: str
-    variants: list[ImageVariant]
-    metadata: JSON
+    id: strawberry.ID = strawberry.field(description="A UUID.")
+    width: int = strawberry.field(description="Pixels of the normalised original.")
+    height: int = strawberry.field(description="Pixels of the normalised original.")
+    format: str = strawberry.field(description="Format of the normalised original.")
+    url: str = strawberry.field(
+        description="The normalised original: orientation applied, metadata stripped."
+    )
+    variants: list[ImageVariant] = strawberry.field(
+        description="Resized copies, never larger than the original."
+    )
+    metadata: JSON = strawberry.field(
+        description="Dimensions, an EXIF summary (never GPS), dominant colour."
+    )
 
     @classmethod
     def from_state(cls, image: ImageState) -> ProcessedImage:
@@ -75,18 +95,20 @@ class ProcessedImage:
         )
 
 
-@strawberry.type
+@strawberry.type(description="One image upload, from its credential to its processed result.")
 class Upload:
-    id: strawberry.ID
-    status: UploadStatus
-    filename: str
-    content_type: str
-    size: int
-    created_at: datetime
-    updated_at: datetime
-    expires_at: datetime
-    error: UploadError | None
-    image: ProcessedImage | None
+    id: strawberry.ID = strawberry.field(description="A UUID.")
+    status: UploadStatus = strawberry.field(description="See UploadStatus.")
+    filename: str = strawberry.field(description="The sanitised file name.")
+    content_type: str = strawberry.field(description="The content type the credential allows.")
+    size: int = strawberry.field(description="Declared size in bytes: the largest file accepted.")
+    created_at: datetime = strawberry.field(description="When the credential was requested.")
+    updated_at: datetime = strawberry.field(description="When the status last changed.")
+    expires_at: datetime = strawberry.field(
+        description="When the presigned credential stops working."
+    )
+    error: UploadError | None = strawberry.field(description="Set when FAILED or EXPIRED.")
+    image: ProcessedImage | None = strawberry.field(description="Set when READY.")
 
     @classmethod
     def from_state(cls, state: UploadState) -> Upload:
@@ -106,40 +128,46 @@ class Upload:
         )
 
 
-@strawberry.type
+@strawberry.type(
+    description="A credential for one browser POST straight to storage (multipart/form-data)."
+)
 class PresignedPost:
-    url: str
-    fields: JSON
-    expires_at: datetime
+    url: str = strawberry.field(description="Where to POST the form.")
+    fields: JSON = strawberry.field(
+        description="Form fields to send exactly as given; the file goes last, as `file`."
+    )
+    expires_at: datetime = strawberry.field(description="When the credential stops working.")
 
     @classmethod
     def from_data(cls, post: PresignedPostData) -> PresignedPost:
         return cls(url=post.url, fields=JSON(dict(post.fields)), expires_at=post.expires_at)
 
 
-@strawberry.type
+@strawberry.type(description="A new (or reused, live) upload and its credential.")
 class UploadTicket:
-    upload: Upload
-    presigned_post: PresignedPost
+    upload: Upload = strawberry.field(description="Its status is PENDING until the file arrives.")
+    presigned_post: PresignedPost = strawberry.field(description="How to send the file.")
 
 
-@strawberry.input
+@strawberry.input(description="What the client declares about the file it is about to upload.")
 class RequestImageUploadInput:
-    filename: str
-    content_type: str
-    size: int
+    filename: str = strawberry.field(description="The file's name; sanitised by the server.")
+    content_type: str = strawberry.field(
+        description="One of the allowed image types, e.g. image/jpeg (never SVG)."
+    )
+    size: int = strawberry.field(description="Size in bytes: storage refuses a larger file.")
 
 
-@strawberry.type
+@strawberry.type(description="One upload of a page of `uploads`.")
 class UploadEdge:
-    cursor: str
+    cursor: str = strawberry.field(description="Pass it as `after` to get the uploads after it.")
     node: Upload
 
 
-@strawberry.type
+@strawberry.type(description="A page of the caller's uploads (a Relay connection).")
 class UploadConnection:
     """A Relay connection, shaped like strawberry-django's ``ListConnectionWithTotalCount``."""
 
-    edges: list[UploadEdge]
+    edges: list[UploadEdge] = strawberry.field(description="Newest first.")
     page_info: PageInfo
-    total_count: int
+    total_count: int = strawberry.field(description="All of the caller's uploads that match.")

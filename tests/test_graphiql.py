@@ -16,3 +16,32 @@ def test_graphiql_loads_nothing_from_a_cdn(client: Client) -> None:
     assert len(assets) == 7
     for asset in assets:
         assert finders.find(unquote(asset)), asset
+
+
+def test_every_type_and_field_of_the_contract_is_described() -> None:
+    """GraphiQL's documentation explorer is where the README sends people for the full schema."""
+    from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType
+
+    from graphql_schema.schema import schema
+
+    missing = []
+    for name, gql_type in schema._schema.type_map.items():
+        if name.startswith("__") or name in {"PageInfo", "Query", "Mutation", "Subscription"}:
+            continue
+        if isinstance(gql_type, GraphQLObjectType | GraphQLInputObjectType):
+            if not gql_type.description:
+                missing.append(name)
+            missing += [
+                f"{name}.{field}"
+                for field, definition in gql_type.fields.items()
+                if not definition.description
+                and not (field == "node" and name == "UploadEdge")
+                and field != "pageInfo"
+            ]
+        elif isinstance(gql_type, GraphQLEnumType):
+            missing += [f"{name}.{v}" for v, d in gql_type.values.items() if not d.description]
+    for root in ("Query", "Mutation", "Subscription"):
+        root_type = schema._schema.get_type(root)
+        assert isinstance(root_type, GraphQLObjectType)
+        missing += [f"{root}.{f}" for f, d in root_type.fields.items() if not d.description]
+    assert missing == []
