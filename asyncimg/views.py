@@ -7,7 +7,6 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from asyncimg.services.callback_endpoint import (
     body_too_large,
@@ -15,7 +14,7 @@ from asyncimg.services.callback_endpoint import (
     handle_callback,
     too_large,
 )
-from asyncimg.services.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from asyncimg.services.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, CallbackRejected
 
 
 async def _run_sync(func: Any, payload: Any) -> Any:
@@ -24,9 +23,14 @@ async def _run_sync(func: Any, payload: Any) -> Any:
 
 # Authenticated by HMAC, not by cookies: CSRF does not apply.
 @csrf_exempt
-@require_POST
 async def callback(request: HttpRequest) -> JsonResponse:
     """``POST /async_image/callback/`` from the processor. See ARCHITECTURE.md for the contract."""
+    if request.method != "POST":
+        # The same JSON error as the ASGI endpoint (consumers/callback.py), not an empty 405.
+        exc = CallbackRejected("Only POST is allowed.", code="METHOD_NOT_ALLOWED", http_status=405)
+        response = JsonResponse(error_body(exc), status=405)
+        response["Allow"] = "POST"
+        return response
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

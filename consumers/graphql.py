@@ -52,9 +52,10 @@ class GraphQLConsumer(GraphQLWSConsumer):
 
 
 def graphql_ws_consumer() -> Any:
-    """The websocket consumer of ``/graphql/``: ``graphql-transport-ws`` only (the legacy
-    ``graphql-ws`` protocol is refused at the handshake), server keep-alive pings, a deadline for
-    ``connection_init`` and a cap on concurrent subscriptions per connection."""
+    """The websocket consumer of ``/graphql/``: ``graphql-transport-ws`` only (a client asking for
+    the legacy ``graphql-ws``, or for no subprotocol, is not given one and the connection is closed
+    at once with code 4406), server keep-alive pings, a deadline for ``connection_init`` and a cap
+    on concurrent subscriptions per connection."""
     return GraphQLConsumer.as_asgi(
         schema=schema,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),

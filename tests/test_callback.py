@@ -374,8 +374,10 @@ def test_invalid_payloads(client: Client, upload: Upload, make_body: Any, code: 
 
 
 def test_only_post(client: Client, upload: Upload) -> None:
-    assert client.get(URL).status_code == 405
-    assert client.put(URL).status_code == 405
+    for response in (client.get(URL), client.put(URL)):
+        assert response.status_code == 405
+        assert response["Allow"] == "POST"
+        assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
 
 
 def test_not_configured(client: Client, upload: Upload, settings: Any) -> None:

@@ -14,7 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import Client
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from asyncimg.models import Upload, UploadStatus
 from tests.callbacks import callback_body, signed_headers
@@ -291,10 +291,12 @@ async def test_protocol_and_origin_rules(servers: Any, alice: Any) -> None:
     legacy = await connect(
         b.ws_url, subprotocols=["graphql-ws"], additional_headers={"Origin": b.url}
     )  # type: ignore[list-item]
-    # The legacy protocol is not negotiated; the server closes the connection.
+    # The legacy protocol is not negotiated; the server closes the connection with 4406.
     assert legacy.subprotocol is None
-    with pytest.raises(Exception):  # noqa: B017,PT011  (closed with any code)
+    with pytest.raises(ConnectionClosed) as closed:
         await asyncio.wait_for(legacy.recv(), 20)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4406
     with pytest.raises(InvalidStatus) as refused:
         await connect(
             b.ws_url,
