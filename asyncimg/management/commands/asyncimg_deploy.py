@@ -74,7 +74,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--stack-name")
+        parser.add_argument(
+            "--stack-name", help="CloudFormation stack to create or update (asked if missing)."
+        )
         parser.add_argument("--region", help="Defaults to ASYNC_IMAGE_UPLOAD_REGION.")
         parser.add_argument(
             "--callback-secret-arn", help="Secrets Manager ARN of the callback signing secret."
@@ -85,13 +87,31 @@ class Command(BaseCommand):
         parser.add_argument(
             "--allowed-origins", help="Comma-separated browser origins allowed to upload (CORS)."
         )
-        parser.add_argument("--alarm-email", default="")
-        parser.add_argument("--memory-size", type=int)
-        parser.add_argument("--timeout", type=int)
+        parser.add_argument(
+            "--alarm-email", default="", help="Address subscribed to the stack's alarms (optional)."
+        )
+        parser.add_argument(
+            "--memory-size",
+            type=int,
+            help="Lambda memory in MB (template default: 1769, one vCPU).",
+        )
+        parser.add_argument(
+            "--timeout", type=int, help="Lambda timeout in seconds (template default: 60)."
+        )
         parser.add_argument("--subnet-ids", default="", help="Comma-separated; needs NAT.")
-        parser.add_argument("--security-group-ids", default="")
-        parser.add_argument("--build-dir", default=".aws-sam/build")
-        parser.add_argument("--use-container", action="store_true")
+        parser.add_argument(
+            "--security-group-ids", default="", help="Comma-separated; with --subnet-ids."
+        )
+        parser.add_argument(
+            "--build-dir",
+            default=".aws-sam/build",
+            help="Where `sam build` writes (.aws-sam/build).",
+        )
+        parser.add_argument(
+            "--use-container",
+            action="store_true",
+            help="Build in a Lambda-like container (`sam build --use-container`; needs Docker).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Print the commands only.")
         parser.add_argument(
             "--no-input", action="store_false", dest="interactive", help="Never prompt."
