@@ -21,7 +21,9 @@ def _uploads(
 ) -> UploadConnection:
     page = uploads.list_uploads(
         current_owner(info),
-        status=status.value if status is not None else None,
+        # The member's name: mypy types .value as strawberry's EnumValueDefinition (the
+        # descriptions); strawberry makes the values the names anyway.
+        status=status.name if status is not None else None,
         first=first,
         after=after,
     )

@@ -75,6 +75,18 @@ class CallbackPayload:
 class CallbackResponse:
     status: int
     attempts: int
+    #: the receiver's JSON answer (the app's: ``status``, ``uploadStatus``...), None if not JSON
+    body: Mapping[str, Any] | None = None
+
+    @property
+    def upload_status(self) -> str | None:
+        """The upload's status after this callback, as the app reports it."""
+        value = (self.body or {}).get("uploadStatus")
+        return value if isinstance(value, str) else None
+
+
+#: bytes of the receiver's answer read at most (the app's is ~150)
+MAX_ANSWER: Final = 64 * 1024
 
 
 class CallbackError(Exception):
@@ -138,7 +150,7 @@ class CallbackClient:
                 )
                 self._sleep(delay)
             try:
-                status = self._post(body)
+                status, answer = self._post(body)
             except urllib.error.HTTPError as exc:
                 status = exc.code
                 text = _read_text(exc)
@@ -148,7 +160,7 @@ class CallbackClient:
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 last_error = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
             else:
-                return CallbackResponse(status=status, attempts=attempt)
+                return CallbackResponse(status=status, attempts=attempt, body=_json(answer))
             logger.warning(
                 "callback %s for upload %s failed (attempt %d/%d): %s",
                 payload.event,
@@ -162,7 +174,7 @@ class CallbackClient:
             f"{self.attempts} attempts: {last_error}"
         )
 
-    def _post(self, body: bytes) -> int:
+    def _post(self, body: bytes) -> tuple[int, bytes]:
         # A fresh timestamp per attempt keeps late retries inside the receiver's replay window.
         timestamp = int(self._clock())
         request = urllib.request.Request(  # noqa: S310 - the scheme is checked in __init__
@@ -177,8 +189,7 @@ class CallbackClient:
             },
         )
         with _opener.open(request, timeout=self.timeout) as response:
-            response.read()
-            return int(response.status)
+            return int(response.status), response.read(MAX_ANSWER)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -189,6 +200,14 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 _opener: Final = urllib.request.build_opener(_NoRedirect)
+
+
+def _json(answer: bytes) -> Mapping[str, Any] | None:
+    try:
+        value = json.loads(answer)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _read_text(error: urllib.error.HTTPError) -> str:

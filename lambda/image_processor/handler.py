@@ -27,6 +27,7 @@ from image_processor.callback import (
     CallbackClient,
     CallbackPayload,
     CallbackRejected,
+    CallbackResponse,
     Event,
     event_id,
 )
@@ -44,6 +45,9 @@ _UPLOAD_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: 401/403 mean the processor's secret or URL is wrong, not that this upload is bad: such records
 #: fail (and end in the dead-letter queue, where they can be redriven after the fix).
 _CONFIGURATION_STATUSES: Final = frozenset({401, 403})
+
+#: upload statuses the app reports after which processing is pointless (the app's terminal ones)
+FINAL_STATUSES: Final = frozenset({"READY", "FAILED", "EXPIRED"})
 
 
 class ConfigurationError(RuntimeError):
@@ -205,8 +209,8 @@ def _handle_object(
         raise
     etag = ref.etag or str(head.get("ETag", "")).strip('"') or None
 
-    def notify(event: Event, **extra: Any) -> None:
-        callback.send(
+    def notify(event: Event, **extra: Any) -> CallbackResponse:
+        return callback.send(
             CallbackPayload(
                 upload_id=upload_id,
                 event=event,
@@ -216,7 +220,12 @@ def _handle_object(
         )
 
     try:
-        notify("processing")
+        status = notify("processing").upload_status
+        if status in FINAL_STATUSES:
+            # Cancelled, expired, or processed by an earlier delivery: nothing to make, and the
+            # raw upload is of no further use.
+            s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+            return Outcome(ref.key, upload_id, "skipped", f"the upload is already {status}")
         options = config.options
         try:
             size = int(head.get("ContentLength", 0))
@@ -259,8 +268,8 @@ def _handle_object(
     except CallbackRejected as exc:
         if exc.status in _CONFIGURATION_STATUSES:
             raise
-        # The app refuses this upload for good (unknown, cancelled...): retrying cannot help.
-        # The temporary object is left to the bucket's lifecycle rule.
+        # The app refuses this upload for good (unknown upload, bad payload): retrying cannot
+        # help. The temporary object is left to the bucket's lifecycle rule.
         return Outcome(ref.key, upload_id, "rejected", str(exc))
     s3.delete_object(Bucket=ref.bucket, Key=ref.key)
     return Outcome(ref.key, upload_id, "succeeded", f"{len(outputs)} outputs")

@@ -44,6 +44,8 @@ class CallbackReceiver:
     received: list[ReceivedCallback] = field(default_factory=list)
     script: list[int | str] = field(default_factory=list)
     hang_seconds: float = 2.0
+    #: JSON answered to a successful callback of that event (default ``{"ok": true}``)
+    answers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def events(self) -> list[str]:
         return [r.json["event"] for r in self.received]
@@ -65,7 +67,11 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(self.receiver.hang_seconds)
             action = 200
         status = int(action) if ok else 401
-        payload = b'{"ok": true}' if status < 400 else b'{"error": "nope"}'
+        answer = self.receiver.answers.get(json.loads(body or b"{}").get("event", ""))
+        if status >= 400:
+            payload = b'{"error": "nope"}'
+        else:
+            payload = json.dumps(answer).encode() if answer else b'{"ok": true}'
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

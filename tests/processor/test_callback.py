@@ -69,6 +69,26 @@ def test_signed_json_body(callback_receiver: CallbackReceiver) -> None:
     }
 
 
+def test_the_app_s_answer_is_read(callback_receiver: CallbackReceiver) -> None:
+    payload = CallbackPayload(upload_id="u1", event="processing", event_id="abc")
+    callback_receiver.answers["processing"] = {"status": "ignored", "uploadStatus": "FAILED"}
+    response = client(callback_receiver).send(payload)
+    assert response.body == {"status": "ignored", "uploadStatus": "FAILED"}
+    assert response.upload_status == "FAILED"
+
+    callback_receiver.answers["processing"] = {"uploadStatus": 3}  # hostile: not a status
+    assert client(callback_receiver).send(payload).upload_status is None
+
+
+def test_an_answer_that_is_not_a_json_object_is_ignored() -> None:
+    from image_processor.callback import CallbackResponse, _json
+
+    assert _json(b"<html>ok</html>") is None
+    assert _json(b"[1, 2]") is None
+    assert _json(b"") is None
+    assert CallbackResponse(status=200, attempts=1, body=None).upload_status is None
+
+
 def test_retries_on_500_and_429_then_succeeds_with_the_same_event_id(
     callback_receiver: CallbackReceiver,
 ) -> None:

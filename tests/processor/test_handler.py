@@ -180,6 +180,48 @@ def test_rejected_callback_stops_without_retry(
     assert aws.keys() == [key]  # left to the lifecycle rule
 
 
+@pytest.mark.parametrize("final", ["FAILED", "EXPIRED", "READY"])
+def test_a_finished_upload_is_not_processed_and_its_raw_file_is_deleted(
+    aws: AwsWorld, callback_receiver: CallbackReceiver, final: str
+) -> None:
+    """Cancelled (FAILED), expired, or processed by an earlier delivery: the app answers the
+    ``processing`` callback with the final status, and the processor stops there."""
+    upload_id = str(uuid.uuid4())
+    key = f"temp/{upload_id}/a.jpg"
+    aws.upload(key, JPEG)
+    callback_receiver.answers["processing"] = {
+        "status": "ignored",
+        "uploadId": upload_id,
+        "uploadStatus": final,
+        "version": 3,
+        "published": True,
+    }
+
+    result = run(aws, callback_receiver, aws.receive_event())
+
+    assert result["batchItemFailures"] == []
+    assert [(o["status"], o["detail"]) for o in result["outcomes"]] == [
+        ("skipped", f"the upload is already {final}")
+    ]
+    assert callback_receiver.events() == ["processing"]
+    assert aws.keys() == []  # the raw upload deleted, nothing written under processed/
+
+
+def test_an_unfinished_upload_is_processed_whatever_the_answer_says(
+    aws: AwsWorld, callback_receiver: CallbackReceiver
+) -> None:
+    """A redelivered event whose ``processing`` callback is a duplicate (the upload is still
+    PROCESSING: the first delivery died midway) is processed again."""
+    upload_id = str(uuid.uuid4())
+    aws.upload(f"temp/{upload_id}/a.jpg", JPEG)
+    callback_receiver.answers["processing"] = {"status": "duplicate", "uploadStatus": "PROCESSING"}
+
+    result = run(aws, callback_receiver, aws.receive_event())
+
+    assert [o["status"] for o in result["outcomes"]] == ["succeeded"]
+    assert callback_receiver.events() == ["processing", "succeeded"]
+
+
 def test_wrong_secret_fails_the_record_for_the_dead_letter_queue(
     aws: AwsWorld, callback_receiver: CallbackReceiver
 ) -> None:
