@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from asyncimg.models import CallbackEvent, ProcessedImage, Upload, UploadStatus
-from asyncimg.services.transitions import transition
+from asyncimg.services.transitions import publish_failure, transition
 
 
 @admin.register(Upload)
@@ -72,6 +72,7 @@ class UploadAdmin(admin.ModelAdmin):
                 UploadStatus.FAILED,
                 error_code="CANCELLED",
                 error_message="Cancelled by an administrator.",
+                on_commit=publish_failure,
             )
             done += state is not None
         self.message_user(request, f"Cancelled {done} upload(s).", messages.SUCCESS)

@@ -1,8 +1,15 @@
-"""``manage.py asyncimg_expire``: pending uploads whose credential expired become EXPIRED, once."""
+"""``manage.py asyncimg_expire``: pending uploads whose credential expired are settled, once.
+
+The file arrived (its object is in the moto bucket) → UPLOADED; it did not → EXPIRED; storage cannot
+be asked (a port nothing listens on) → still PENDING.
+"""
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -10,12 +17,15 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from asyncimg.models import Upload, UploadStatus
 from asyncimg.services.expiry import expire_uploads
 from asyncimg.signals import upload_failed
-from tests.test_callback import Published, make_upload
+from tests.callbacks import callback_body
+from tests.conftest import BUCKET
+from tests.test_callback import Published, make_upload, post
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,7 +34,36 @@ def expired_upload(user: Any, seconds_ago: int = 120, **fields: Any) -> Upload:
     return make_upload(user, expires_at=timezone.now() - timedelta(seconds=seconds_ago), **fields)
 
 
-def test_expires_only_pending_uploads_past_the_grace(user: Any) -> None:
+def arrived(s3: Any, upload: Upload) -> Upload:
+    """Store the upload's object, as S3 does when the browser's POST succeeds."""
+    s3.put_object(Bucket=BUCKET, Key=upload.key, Body=b"\xff\xd8\xff", ContentType="image/jpeg")
+    return upload
+
+
+@pytest.fixture
+def failed_signals() -> Iterator[list[str]]:
+    """Ids of the uploads ``upload_failed`` is sent for, in order."""
+    received: list[str] = []
+    upload_failed.connect(
+        lambda **kw: received.append(kw["state"].id), weak=False, dispatch_uid="expire"
+    )
+    yield received
+    upload_failed.disconnect(dispatch_uid="expire")
+
+
+@pytest.fixture
+def unreachable_storage(s3: Any, settings: Any) -> Iterator[None]:
+    """Storage at a port that refuses connections: bound by this test, so nothing else can
+    listen there, and never listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        settings.ASYNC_IMAGE_UPLOAD_ENDPOINT_URL = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        yield
+
+
+def test_expires_only_pending_uploads_past_the_grace(
+    user: Any, s3: Any, failed_signals: list[str]
+) -> None:
     old = expired_upload(user)
     just_expired = expired_upload(
         user, seconds_ago=10
@@ -32,42 +71,123 @@ def test_expires_only_pending_uploads_past_the_grace(user: Any) -> None:
     live = make_upload(user)
     processing = expired_upload(user, status=UploadStatus.PROCESSING)
     published = Published(old.pk)
-    failed: list[Any] = []
-    upload_failed.connect(lambda **kw: failed.append(kw["state"].id), weak=False, dispatch_uid="e")
     out = StringIO()
-    try:
-        call_command("asyncimg_expire", stdout=out)
-    finally:
-        upload_failed.disconnect(dispatch_uid="e")
-    assert "Expired 1 upload(s)." in out.getvalue()
+    call_command("asyncimg_expire", stdout=out)
+    assert out.getvalue() == (
+        "Expired 1 upload(s); 0 upload(s) had their file and are now UPLOADED.\n"
+    )
     statuses = {u.pk: (u.status, u.error_code) for u in Upload.objects.all()}
     assert statuses[old.pk] == (UploadStatus.EXPIRED, "EXPIRED")
     assert statuses[just_expired.pk][0] == UploadStatus.PENDING
     assert statuses[live.pk][0] == UploadStatus.PENDING
     assert statuses[processing.pk][0] == UploadStatus.PROCESSING
     assert [m["upload"]["status"] for m in published.messages()] == ["EXPIRED"]
-    assert failed == [str(old.pk)]
+    assert failed_signals == [str(old.pk)]
     # Idempotent: a second run finds nothing.
-    assert expire_uploads() == []
+    second = expire_uploads()
+    assert (second.expired, second.uploaded, second.unchecked) == ([], [], 0)
 
 
-def test_batches_cover_every_row(user: Any) -> None:
-    for _ in range(7):
-        expired_upload(user)
-    assert len(expire_uploads(batch_size=3)) == 7
+def test_arrived_file_becomes_uploaded_and_processing_proceeds(
+    client: Client, user: Any, s3: Any, failed_signals: list[str]
+) -> None:
+    """The processor is behind: the object is in the bucket, no callback has come yet."""
+    late = arrived(s3, expired_upload(user))
+    nothing = expired_upload(user)
+    published = Published(late.pk)
+    out = StringIO()
+    call_command("asyncimg_expire", stdout=out)
+    assert out.getvalue() == (
+        "Expired 1 upload(s); 1 upload(s) had their file and are now UPLOADED.\n"
+    )
+    late.refresh_from_db()
+    assert (late.status, late.version, late.error_code, late.error_message) == (
+        UploadStatus.UPLOADED,
+        2,
+        "",
+        "",
+    )
+    assert Upload.objects.get(pk=nothing.pk).status == UploadStatus.EXPIRED
+    assert [(m["upload"]["status"], m["upload"]["version"]) for m in published.messages()] == [
+        ("UPLOADED", 2)
+    ]
+    # Not a failure: upload_failed is sent for the expired one only.
+    assert failed_signals == [str(nothing.pk)]
+    # UPLOADED is not terminal, and a second sweep leaves it alone.
+    assert expire_uploads().uploaded == []
+
+    response = post(client, callback_body(str(late.pk), "processing"))
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["uploadStatus"]) == (
+        "applied",
+        "PROCESSING",
+    )
+    assert Upload.objects.get(pk=late.pk).status == UploadStatus.PROCESSING
+    assert [m["upload"]["status"] for m in published.messages()] == ["PROCESSING"]
+
+
+def test_storage_error_leaves_uploads_pending(
+    user: Any, unreachable_storage: None, failed_signals: list[str], caplog: Any
+) -> None:
+    uploads = [expired_upload(user) for _ in range(3)]
+    published = [Published(u.pk) for u in uploads]
+    out, err = StringIO(), StringIO()
+    with caplog.at_level(logging.WARNING, logger="asyncimg.services.expiry"):
+        # batch_size=1: rows left PENDING must not be fetched again and again by the same sweep.
+        call_command("asyncimg_expire", "--batch-size=1", stdout=out, stderr=err)
+    assert out.getvalue() == (
+        "Expired 0 upload(s); 0 upload(s) had their file and are now UPLOADED.\n"
+    )
+    assert err.getvalue() == (
+        "Storage could not be checked for 3 upload(s); "
+        "they stay PENDING until a later run can check them.\n"
+    )
+    assert set(Upload.objects.values_list("status", "version")) == {(UploadStatus.PENDING, 1)}
+    assert [m for p in published for m in p.messages()] == []
+    assert failed_signals == []
+    warned = [r for r in caplog.records if r.name == "asyncimg.services.expiry"]
+    assert sorted(str(r.args[0]) for r in warned) == sorted(str(u.pk) for u in uploads)
+    assert all(r.levelno == logging.WARNING and r.exc_info for r in warned)
+
+
+def test_a_missing_bucket_expires_nothing(
+    user: Any, s3: Any, settings: Any, failed_signals: list[str]
+) -> None:
+    """A HEAD in a bucket that does not exist answers 404 like a missing object; the sweep must
+    not take that for "nothing arrived" (a wrong bucket setting would expire every upload)."""
+    uploads = [expired_upload(user) for _ in range(2)]
+    settings.ASYNC_IMAGE_UPLOAD_BUCKET = "no-such-bucket-here"
+    sweep = expire_uploads()
+    assert (sweep.uploaded, sweep.expired, sweep.unchecked) == ([], [], 2)
+    assert set(Upload.objects.values_list("status", flat=True)) == {UploadStatus.PENDING}
+    assert failed_signals == []
+    assert len(uploads) == 2
+
+
+def test_batches_cover_every_row(user: Any, s3: Any) -> None:
+    with_file = {arrived(s3, expired_upload(user)).pk for _ in range(4)}
+    without = {expired_upload(user).pk for _ in range(5)}
+    sweep = expire_uploads(batch_size=3)
+    assert {s.id for s in sweep.uploaded} == {str(pk) for pk in with_file}
+    assert {s.id for s in sweep.expired} == {str(pk) for pk in without}
     assert not Upload.objects.filter(status=UploadStatus.PENDING).exists()
 
 
-def test_concurrent_sweepers_expire_each_upload_once(user: Any) -> None:
+def test_concurrent_sweepers_settle_each_upload_once(user: Any, s3: Any) -> None:
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL's row locks (CI runs the suite on PostgreSQL)")
-    uploads = [expired_upload(user) for _ in range(30)]
+    with_file = [arrived(s3, expired_upload(user)) for _ in range(10)]
+    without = [expired_upload(user) for _ in range(20)]
+    published = {u.pk: Published(u.pk) for u in [*with_file, *without]}
     barrier = threading.Barrier(3)
-    counts: list[int] = []
+    uploaded: list[str] = []
+    expired: list[str] = []
 
     def sweep() -> None:
         barrier.wait()
-        counts.append(len(expire_uploads(batch_size=5)))
+        result = expire_uploads(batch_size=5)
+        uploaded.extend(s.id for s in result.uploaded)
+        expired.extend(s.id for s in result.expired)
         connection.close()
 
     threads = [threading.Thread(target=sweep) for _ in range(3)]
@@ -75,5 +195,7 @@ def test_concurrent_sweepers_expire_each_upload_once(user: Any) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sum(counts) == len(uploads)
+    assert sorted(uploaded) == sorted(str(u.pk) for u in with_file)
+    assert sorted(expired) == sorted(str(u.pk) for u in without)
     assert set(Upload.objects.values_list("version", flat=True)) == {2}
+    assert {pk: len(p.messages()) for pk, p in published.items()} == dict.fromkeys(published, 1)

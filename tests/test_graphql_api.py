@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from asyncimg.models import ProcessedImage, Upload, UploadStatus
+from asyncimg.signals import upload_failed
 from tests.conftest import GraphQL, error_codes, graphql_client
 
 pytestmark = pytest.mark.django_db
@@ -236,6 +237,27 @@ def test_cancel(gql: GraphQL, s3: Any) -> None:
     # Terminal: cancelling again changes nothing.
     assert gql(CANCEL, {"id": upload_id})["data"]["cancelUpload"]["status"] == "FAILED"
     assert Upload.objects.get(pk=upload_id).version == 2
+
+
+@pytest.mark.django_db(transaction=True)  # real commits: the signal is sent on commit
+def test_cancel_sends_upload_failed_after_commit(gql: GraphQL, s3: Any) -> None:
+    live_id = ticket(gql, filename="live.jpg")["upload"]["id"]
+    ready_id = ticket(gql, filename="ready.jpg")["upload"]["id"]
+    Upload.objects.filter(pk=ready_id).update(status=UploadStatus.READY)
+    received: list[tuple[str, str, str, bool]] = []
+
+    def receiver(sender: Any, state: Any, **kwargs: Any) -> None:
+        received.append((state.id, state.status, state.error_code, connection.in_atomic_block))
+
+    upload_failed.connect(receiver, sender=Upload, weak=False, dispatch_uid="cancel")
+    try:
+        assert gql(CANCEL, {"id": live_id})["data"]["cancelUpload"]["status"] == "FAILED"
+        # Already terminal: nothing changes, nothing is sent.
+        assert gql(CANCEL, {"id": live_id})["data"]["cancelUpload"]["status"] == "FAILED"
+        assert gql(CANCEL, {"id": ready_id})["data"]["cancelUpload"]["status"] == "READY"
+    finally:
+        upload_failed.disconnect(dispatch_uid="cancel", sender=Upload)
+    assert received == [(live_id, "FAILED", "CANCELLED", False)]
 
 
 def test_cancel_of_ready_upload_leaves_it_ready(gql: GraphQL, s3: Any) -> None:

@@ -1,52 +1,94 @@
-"""Expiry of credentials nobody used: PENDING → EXPIRED once the presigned POST stopped working."""
+"""The sweep of pending uploads whose credential stopped working.
+
+A PENDING upload past its credential (plus :data:`GRACE`) either never got its file, or got it and
+the S3 → queue → processor path has not reported yet (a backlog, or a POST that landed just before
+the credential expired). Storage tells the two apart: the object is there → UPLOADED, so the
+processor's later callbacks apply; it is not → EXPIRED. When storage cannot answer, the upload stays
+PENDING for the next sweep: expiring an upload whose file may have arrived would lose it.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from asyncimg.models import Upload, UploadStatus
-from asyncimg.services.publish import publish
 from asyncimg.services.state import UploadState
-from asyncimg.services.transitions import transition
-from asyncimg.signals import upload_failed
+from asyncimg.services.transitions import publish_failure, transition
+from asyncimg.storage import get_backend
+
+logger = logging.getLogger(__name__)
 
 #: S3 accepts a POST whose policy was valid when the request started; give stragglers this long.
 GRACE = timedelta(seconds=60)
 
 
-def _after_commit(state: UploadState) -> None:
-    publish(state)
-    upload_failed.send(sender=Upload, state=state)
+@dataclass
+class Sweep:
+    """What one sweep changed. Uploads another sweeper (or a callback) moved first are in none."""
+
+    #: the file had arrived: PENDING → UPLOADED
+    uploaded: list[UploadState] = field(default_factory=list)
+    #: nothing arrived: PENDING → EXPIRED
+    expired: list[UploadState] = field(default_factory=list)
+    #: storage could not be asked; left PENDING for the next sweep
+    unchecked: int = 0
 
 
-def expire_uploads(*, now: datetime | None = None, batch_size: int = 500) -> list[UploadState]:
-    """Expire every pending upload whose credential expired more than :data:`GRACE` ago.
+def expire_uploads(*, now: datetime | None = None, batch_size: int = 500) -> Sweep:
+    """Settle every pending upload whose credential expired more than :data:`GRACE` ago: UPLOADED
+    when its object is in storage, EXPIRED when it is not, unchanged when storage fails.
 
     Safe on several hosts at once: each row moves through a conditional UPDATE, so exactly one
-    sweeper wins it and publishes it; the others skip it.
+    sweeper wins it and publishes it; the others skip it. Rows are visited once per sweep in
+    ``(expires_at, id)`` order, so rows left PENDING by a storage error do not stall it.
     """
     cutoff = (now or timezone.now()) - GRACE
-    expired: list[UploadState] = []
+    backend = get_backend()
+    sweep = Sweep()
+    after: tuple[datetime, Any] | None = None
     while True:
-        ids = list(
-            Upload.objects.filter(status=UploadStatus.PENDING, expires_at__lt=cutoff)
-            .order_by("expires_at")
-            .values_list("pk", flat=True)[:batch_size]
-        )
-        if not ids:
-            return expired
-        for pk in ids:
+        rows = Upload.objects.filter(status=UploadStatus.PENDING, expires_at__lt=cutoff)
+        if after is not None:
+            rows = rows.filter(Q(expires_at__gt=after[0]) | Q(expires_at=after[0], pk__gt=after[1]))
+        ordered = rows.order_by("expires_at", "pk").values_list("pk", "key", "expires_at")
+        batch = list(ordered[:batch_size])
+        if not batch:
+            return sweep
+        for pk, key, expires_at in batch:
+            after = (expires_at, pk)
+            try:
+                found = backend.head(key)
+            except Exception:
+                # Backends raise their own client's errors (network, 5xx, permissions); whatever
+                # it is, the answer is unknown, and only a known absence may expire an upload.
+                logger.warning(
+                    "asyncimg: could not check storage for upload %s (%s); it stays PENDING",
+                    pk,
+                    key,
+                    exc_info=True,
+                )
+                sweep.unchecked += 1
+                continue
+            if found is not None:
+                state = transition(pk, UploadStatus.UPLOADED)
+                if state is not None:
+                    sweep.uploaded.append(state)
+                continue
             state = transition(
                 pk,
                 UploadStatus.EXPIRED,
                 error_code="EXPIRED",
                 error_message="The upload credential expired before a file arrived.",
                 extra_filter={"expires_at__lt": cutoff},
-                on_commit=_after_commit,
+                on_commit=publish_failure,
             )
             if state is not None:
-                expired.append(state)
-        if len(ids) < batch_size:
-            return expired
+                sweep.expired.append(state)
+        if len(batch) < batch_size:
+            return sweep

@@ -19,6 +19,7 @@ from django.utils import timezone
 from asyncimg.models import Upload, UploadStatus
 from asyncimg.services.publish import publish
 from asyncimg.services.state import UploadState
+from asyncimg.signals import upload_failed
 
 S = UploadStatus
 
@@ -32,6 +33,13 @@ SOURCES: dict[str, frozenset[str]] = {
 }
 
 Publisher = Callable[[UploadState], Any]
+
+
+def publish_failure(state: UploadState) -> None:
+    """``on_commit`` for a move to FAILED or EXPIRED outside the callback endpoint (cancel,
+    expiry): publish it, then send :data:`~asyncimg.signals.upload_failed`, as the endpoint does."""
+    publish(state)
+    upload_failed.send(sender=Upload, state=state)
 
 
 def transition(

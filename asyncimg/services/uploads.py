@@ -30,7 +30,7 @@ from asyncimg.services.filenames import sanitize_filename
 from asyncimg.services.owners import Owner
 from asyncimg.services.sql import insert_rows
 from asyncimg.services.state import UploadState
-from asyncimg.services.transitions import transition
+from asyncimg.services.transitions import publish_failure, transition
 from asyncimg.storage import PresignedPost, get_backend
 
 MAX_PAGE_SIZE = 100
@@ -241,7 +241,11 @@ def get_upload(owner: Owner, upload_id: Any) -> UploadState:
 
 
 def cancel_upload(owner: Owner, upload_id: Any) -> UploadState:
-    """Cancel a live upload (FAILED with code CANCELLED). A finished one is returned unchanged."""
+    """Cancel a live upload (FAILED with code CANCELLED). A finished one is returned unchanged.
+
+    The change is published and ``upload_failed`` is sent once it commits; nothing is sent when
+    the upload was already finished.
+    """
     pk = parse_upload_id(upload_id)
     if not Upload.objects.filter(owner.filter, pk=pk).exists():
         raise NotFound("No such upload.")
@@ -250,6 +254,7 @@ def cancel_upload(owner: Owner, upload_id: Any) -> UploadState:
         UploadStatus.FAILED,
         error_code="CANCELLED",
         error_message="Cancelled by the owner.",
+        on_commit=publish_failure,
     )
     return state or get_upload(owner, pk)
 

@@ -41,4 +41,5 @@ class StorageBackend(abc.ABC):
 
     @abc.abstractmethod
     def head(self, key: str) -> ObjectInfo | None:
-        """The stored object's size and type, or None when it does not exist."""
+        """The stored object's size and type, or None when it does not exist. Raises when the
+        answer is unknown (network, permissions, a missing bucket): callers decide on None."""

@@ -128,9 +128,12 @@ class S3Backend(StorageBackend):
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
-                return None
-            raise
+            if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchKey", "NotFound"}:
+                raise
+            # A HEAD has no body to say NoSuchBucket: a wrong or deleted bucket answers 404 too,
+            # and "no object" would then expire every pending upload. Ask about the bucket.
+            self.client.head_bucket(Bucket=self.bucket)
+            return None
         return ObjectInfo(
             key=key,
             size=int(head["ContentLength"]),

@@ -9,13 +9,25 @@ from asyncimg.services.expiry import expire_uploads
 
 class Command(BaseCommand):
     help = (
-        "Mark pending uploads whose credential expired as EXPIRED and notify subscribers. "
-        "Safe to run from cron every minute on several hosts at once."
+        "Settle pending uploads whose credential expired: UPLOADED when the file is in storage "
+        "(its processing is late), EXPIRED when it is not; subscribers are notified. Uploads "
+        "storage cannot be asked about stay PENDING for the next run. Safe to run from cron "
+        "every minute on several hosts at once."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--batch-size", type=int, default=500)
 
     def handle(self, *args: Any, batch_size: int, **options: Any) -> None:
-        expired = expire_uploads(batch_size=batch_size)
-        self.stdout.write(f"Expired {len(expired)} upload(s).")
+        sweep = expire_uploads(batch_size=batch_size)
+        self.stdout.write(
+            f"Expired {len(sweep.expired)} upload(s); "
+            f"{len(sweep.uploaded)} upload(s) had their file and are now UPLOADED."
+        )
+        if sweep.unchecked:
+            # Reported, not a failing exit status: the next run retries them, and each
+            # failure is already logged with its cause.
+            self.stderr.write(
+                f"Storage could not be checked for {sweep.unchecked} upload(s); "
+                "they stay PENDING until a later run can check them."
+            )
