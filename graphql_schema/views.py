@@ -35,8 +35,8 @@ class GraphQLView(StrawberryGraphQLView):
     A synchronous view on purpose: an operation is ORM work from start to end, so under ASGI the
     whole request (Django's middleware, parsing, the resolvers' queries, signing) runs in the one
     worker thread Django hands it to, with no thread round trip per resolver or per middleware
-    (see ``graphql_schema/resolve.py`` and ``consumers/django_http.py``). Over the websocket the same
-    resolvers run on the event loop and move their ORM work to a thread.
+    (see ``graphql_schema/resolve.py`` and ``consumers/django_http.py``). Over the websocket the
+    same resolvers run on the event loop and move their ORM work to a thread.
     """
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import unquote
 
 from django.contrib.staticfiles import finders
@@ -45,3 +46,11 @@ def test_every_type_and_field_of_the_contract_is_described() -> None:
         assert isinstance(root_type, GraphQLObjectType)
         missing += [f"{root}.{f}" for f, d in root_type.fields.items() if not d.description]
     assert missing == []
+
+
+def test_docs_schema_graphql_is_current() -> None:
+    """docs/schema.graphql is the schema people read on GitHub: regenerate it when types change
+    (``python -m graphql_schema > docs/schema.graphql``)."""
+    from graphql_schema.__main__ import sdl
+
+    assert (Path(__file__).parent.parent / "docs" / "schema.graphql").read_text() == sdl()
