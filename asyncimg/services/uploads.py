@@ -277,7 +277,11 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         created, pk = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return datetime.fromisoformat(created), uuid.UUID(pk)
     except (binascii.Error, UnicodeError, ValueError) as exc:
-        raise ValidationError("Invalid cursor.", code="INVALID_CURSOR") from exc
+        raise ValidationError(
+            "Invalid cursor: pass a cursor from a previous `uploads` page (pageInfo.endCursor "
+            "or an edge's cursor) unchanged, or omit `after` for the first page.",
+            code="INVALID_CURSOR",
+        ) from exc
 
 
 def list_uploads(
