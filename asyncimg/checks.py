@@ -1,14 +1,44 @@
 """System checks: bad configuration is reported at start-up with a stable id, never at the first
-request. No network I/O here; ``manage.py asyncimg_doctor`` checks the real bucket."""
+request. No network I/O here; ``manage.py asyncimg_doctor`` checks the real bucket.
+
+A value of the wrong type, or one that does not parse, is reported under the id of its setting's
+check (or ``asyncimg.E010``); a check never raises.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from asyncimg.conf import KNOWN_CONTENT_TYPES, PREFIX, app_settings
+
+#: What reading a setting of the wrong type or an unparsable value raises (``int("abc")``,
+#: ``int(float("inf"))``, iterating a number).
+UNREADABLE = (TypeError, ValueError, OverflowError)
+SUPPORTED_VARIANT_FORMATS = ("webp", "jpeg", "png", "avif")
+
+
+class _Unreadable:
+    """Marks a setting whose value could not be read; the reason is already reported."""
+
+
+INVALID = _Unreadable()
+
+
+def _read(name: str) -> Any:
+    try:
+        return getattr(app_settings, name)
+    except UNREADABLE:
+        return INVALID
+
+
+def _raw(name: str) -> str:
+    """The value as written in settings, shortened for a message. Not for secrets."""
+    text = repr(getattr(settings, PREFIX + name, None))
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @register(Tags.compatibility)
@@ -30,46 +60,111 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         "CALLBACK_REPLAY_WINDOW",
         "CALLBACK_MAX_BODY_SIZE",
         "MAX_PENDING_PER_OWNER",
+        "DOWNLOAD_URL_EXPIRATION",
+        "GRAPHQL_MAX_DEPTH",
+        "MAX_SUBSCRIPTIONS_PER_CONNECTION",
     ):
-        try:
-            value = getattr(app_settings, name)
-        except (TypeError, ValueError):
-            value = None
-        if value is None or value <= 0:
+        value = _read(name)
+        if value is INVALID or value <= 0:
             errors.append(
                 Error(
-                    f"{PREFIX}{name} must be a positive number.",
-                    hint=f"Set {PREFIX}{name} to a value above zero or remove it.",
+                    f"{PREFIX}{name} must be a positive whole number, not {_raw(name)}.",
+                    hint=f"Set {PREFIX}{name} to a number above zero (e.g. 1000, not '1000 s' "
+                    "or '1e3'), or remove it to use the default.",
                     id="asyncimg.E002",
                 )
             )
-    try:
-        count, seconds = app_settings.RATE_LIMIT
-        rate_ok = count > 0 and seconds > 0
-    except (TypeError, ValueError):
-        rate_ok = False
-    if not rate_ok:
+    for name in ("CONNECTION_INIT_TIMEOUT", "KEEPALIVE_INTERVAL"):
+        seconds = _read(name)
+        if seconds is INVALID or not 0 < seconds < float("inf"):
+            errors.append(
+                Error(
+                    f"{PREFIX}{name} must be a positive number of seconds, not {_raw(name)}.",
+                    hint=f"Set {PREFIX}{name} to a number above zero (e.g. 10 or 2.5), or remove "
+                    "it to use the default.",
+                    id="asyncimg.E002",
+                )
+            )
+    rate = _read("RATE_LIMIT")
+    if rate is INVALID or rate[0] <= 0 or rate[1] <= 0:
         errors.append(
             Error(
-                f"{PREFIX}RATE_LIMIT must be a pair of positive numbers (uploads, seconds).",
+                f"{PREFIX}RATE_LIMIT must be a pair of positive numbers (uploads, seconds), "
+                f"not {_raw('RATE_LIMIT')}.",
                 hint="For example ASYNC_IMAGE_UPLOAD_RATE_LIMIT = (100, 3600).",
                 id="asyncimg.E003",
             )
         )
-    window, expiration = (
-        app_settings.PRESIGNED_URL_REUSE_WINDOW,
-        app_settings.PRESIGNED_URL_EXPIRATION,
-    )
-    if window < 0 or window >= expiration:
+    window, expiration = _read("PRESIGNED_URL_REUSE_WINDOW"), _read("PRESIGNED_URL_EXPIRATION")
+    if window is INVALID:
+        errors.append(
+            Error(
+                f"{PREFIX}PRESIGNED_URL_REUSE_WINDOW must be a whole number of seconds, not "
+                f"{_raw('PRESIGNED_URL_REUSE_WINDOW')}.",
+                hint="For example ASYNC_IMAGE_UPLOAD_PRESIGNED_URL_REUSE_WINDOW = 30; 0 turns "
+                "reuse off.",
+                id="asyncimg.E004",
+            )
+        )
+    # An unreadable expiration is E002 above; only the window's own bound is left to check then.
+    elif window < 0 or (expiration is not INVALID and window >= expiration):
+        than = "" if expiration is INVALID else f" ({expiration}s)"
         errors.append(
             Error(
                 f"{PREFIX}PRESIGNED_URL_REUSE_WINDOW ({window}s) must be at least 0 and shorter "
-                f"than {PREFIX}PRESIGNED_URL_EXPIRATION ({expiration}s).",
+                f"than {PREFIX}PRESIGNED_URL_EXPIRATION{than}.",
                 hint="A reused credential must still have time left; 30 s of 1000 s is typical.",
                 id="asyncimg.E004",
             )
         )
-    allowed = app_settings.ALLOWED_CONTENT_TYPES
+    allowed = _read("ALLOWED_CONTENT_TYPES")
+    if allowed is INVALID:
+        errors.append(
+            Error(
+                f"{PREFIX}ALLOWED_CONTENT_TYPES must be a list of content types, not "
+                f"{_raw('ALLOWED_CONTENT_TYPES')}.",
+                hint="For example ASYNC_IMAGE_UPLOAD_ALLOWED_CONTENT_TYPES = ['image/jpeg', "
+                "'image/png']; remove the setting to accept JPEG, PNG, WebP, GIF, HEIC and AVIF.",
+                id="asyncimg.E010",
+            )
+        )
+    else:
+        errors += _check_allowed_types(allowed)
+    secrets = _read("CALLBACK_SECRETS")
+    if secrets is INVALID:
+        errors.append(
+            Error(
+                # The type only: the value may be a secret.
+                f"{PREFIX}CALLBACK_SECRETS must be a list of strings, not "
+                f"{type(getattr(settings, PREFIX + 'CALLBACK_SECRETS', None)).__name__}.",
+                hint="For example ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS = ['<32 random characters>']"
+                "; while rotating, list the new secret first and keep the old one.",
+                id="asyncimg.E008",
+            )
+        )
+    elif not secrets:
+        errors.append(
+            Error(
+                f"{PREFIX}CALLBACK_SECRETS is empty: processor callbacks cannot be verified.",
+                hint='Set a list of long random strings, e.g. from `python -c "import secrets; '
+                'print(secrets.token_urlsafe(32))"`; the processor signs with the same secret.',
+                id="asyncimg.E008",
+            )
+        )
+    elif any(len(secret) < 16 for secret in secrets):
+        errors.append(
+            Warning(
+                f"{PREFIX}CALLBACK_SECRETS has a secret shorter than 16 characters.",
+                hint="Use at least 32 random characters.",
+                id="asyncimg.W001",
+            )
+        )
+    errors += _check_variants()
+    return errors
+
+
+def _check_allowed_types(allowed: tuple[str, ...]) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     if any("svg" in t for t in allowed):
         errors.append(
             Error(
@@ -80,11 +175,18 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         )
     unknown = sorted(t for t in allowed if t not in KNOWN_CONTENT_TYPES and "svg" not in t)
     if unknown:
+        hint = f"Use exact types among: {', '.join(sorted(KNOWN_CONTENT_TYPES))}."
+        if any("," in t for t in unknown):
+            # One string is one type (as with CALLBACK_SECRETS); it is never split on commas.
+            hint = (
+                "Write a list with one type per item, e.g. ['image/jpeg', 'image/png'], not one "
+                f"comma-separated string. {hint}"
+            )
         errors.append(
             Error(
                 f"{PREFIX}ALLOWED_CONTENT_TYPES has types the processor cannot decode: "
                 f"{', '.join(unknown)}.",
-                hint=f"Use exact types among: {', '.join(sorted(KNOWN_CONTENT_TYPES))}.",
+                hint=hint,
                 id="asyncimg.E006",
             )
         )
@@ -96,30 +198,39 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                 id="asyncimg.E007",
             )
         )
-    if not app_settings.CALLBACK_SECRETS:
+    return errors
+
+
+def _check_variants() -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    widths, formats = _read("VARIANT_WIDTHS"), _read("VARIANT_FORMATS")
+    if widths is INVALID:
         errors.append(
             Error(
-                f"{PREFIX}CALLBACK_SECRETS is empty: processor callbacks cannot be verified.",
-                hint='Set a list of long random strings, e.g. from `python -c "import secrets; '
-                'print(secrets.token_urlsafe(32))"`; the processor signs with the same secret.',
-                id="asyncimg.E008",
+                f"{PREFIX}VARIANT_WIDTHS must be a list of widths in pixels, not "
+                f"{_raw('VARIANT_WIDTHS')}.",
+                hint="For example ASYNC_IMAGE_UPLOAD_VARIANT_WIDTHS = (320, 800, 1600); a single "
+                "width is (800,).",
+                id="asyncimg.E009",
             )
         )
-    elif any(len(secret) < 16 for secret in app_settings.CALLBACK_SECRETS):
+    if formats is INVALID:
         errors.append(
-            Warning(
-                f"{PREFIX}CALLBACK_SECRETS has a secret shorter than 16 characters.",
-                hint="Use at least 32 random characters.",
-                id="asyncimg.W001",
+            Error(
+                f"{PREFIX}VARIANT_FORMATS must be a list of formats, not "
+                f"{_raw('VARIANT_FORMATS')}.",
+                hint=f"For example ASYNC_IMAGE_UPLOAD_VARIANT_FORMATS = ('webp', 'jpeg'); the "
+                f"formats are {', '.join(SUPPORTED_VARIANT_FORMATS)}.",
+                id="asyncimg.E009",
             )
         )
-    widths = app_settings.VARIANT_WIDTHS
-    formats = app_settings.VARIANT_FORMATS
-    if any(w <= 0 for w in widths) or not set(formats) <= {"webp", "jpeg", "png", "avif"}:
+    bad_widths = widths is not INVALID and any(w <= 0 for w in widths)
+    bad_formats = formats is not INVALID and not set(formats) <= set(SUPPORTED_VARIANT_FORMATS)
+    if bad_widths or bad_formats:
         errors.append(
             Error(
                 f"{PREFIX}VARIANT_WIDTHS must be positive and {PREFIX}VARIANT_FORMATS among "
-                "webp, jpeg, png, avif.",
+                f"{', '.join(SUPPORTED_VARIANT_FORMATS)}.",
                 hint="The defaults are (320, 800, 1600) and ('webp', 'jpeg').",
                 id="asyncimg.E009",
             )

@@ -6,6 +6,7 @@ Each property documents its setting name and default; ``asyncimg.checks`` report
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
@@ -25,6 +26,19 @@ DEFAULT_ALLOWED_CONTENT_TYPES: tuple[str, ...] = (
 
 #: Every content type the processor can decode; anything else in the allowlist is an error.
 KNOWN_CONTENT_TYPES: frozenset[str] = frozenset(DEFAULT_ALLOWED_CONTENT_TYPES)
+
+
+def _items(name: str, value: Any, *, one_string: bool) -> Collection[Any]:
+    """The items of a list setting. With ``one_string``, a lone string is a list of one (the way
+    ``CALLBACK_SECRETS = "secret"`` always worked) rather than a list of its characters.
+
+    Anything else that is not a list, tuple or set raises TypeError; ``asyncimg.checks`` reports it.
+    """
+    if one_string and isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list | tuple | set | frozenset):
+        raise TypeError(f"{PREFIX}{name} must be a list, not {type(value).__name__}.")
+    return value
 
 
 class AppSettings:
@@ -98,9 +112,12 @@ class AppSettings:
 
     @property
     def ALLOWED_CONTENT_TYPES(self) -> tuple[str, ...]:
-        """``ASYNC_IMAGE_UPLOAD_ALLOWED_CONTENT_TYPES``: exact content types accepted."""
+        """``ASYNC_IMAGE_UPLOAD_ALLOWED_CONTENT_TYPES``: exact content types accepted (a list; one
+        string is one type)."""
         value = self._get("ALLOWED_CONTENT_TYPES", DEFAULT_ALLOWED_CONTENT_TYPES)
-        return tuple(str(v).lower() for v in value)
+        return tuple(
+            str(v).lower() for v in _items("ALLOWED_CONTENT_TYPES", value, one_string=True)
+        )
 
     @property
     def MAX_FILES_PER_REQUEST(self) -> int:
@@ -110,7 +127,11 @@ class AppSettings:
     @property
     def RATE_LIMIT(self) -> tuple[int, int]:
         """``ASYNC_IMAGE_UPLOAD_RATE_LIMIT``: ``(uploads, seconds)`` one owner may request."""
-        count, seconds = self._get("RATE_LIMIT", (100, 3600))
+        value = self._get("RATE_LIMIT", (100, 3600))
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            # Unpacking would also take the string "12" as (1, 2).
+            raise TypeError(f"{PREFIX}RATE_LIMIT must be a pair (uploads, seconds).")
+        count, seconds = value
         return int(count), int(seconds)
 
     @property
@@ -128,12 +149,15 @@ class AppSettings:
     @property
     def VARIANT_WIDTHS(self) -> tuple[int, ...]:
         """``ASYNC_IMAGE_UPLOAD_VARIANT_WIDTHS``: resized variant widths (no upscaling)."""
-        return tuple(int(w) for w in self._get("VARIANT_WIDTHS", (320, 800, 1600)))
+        value = self._get("VARIANT_WIDTHS", (320, 800, 1600))
+        return tuple(int(w) for w in _items("VARIANT_WIDTHS", value, one_string=False))
 
     @property
     def VARIANT_FORMATS(self) -> tuple[str, ...]:
-        """``ASYNC_IMAGE_UPLOAD_VARIANT_FORMATS``: encodings of every variant."""
-        return tuple(str(f).lower() for f in self._get("VARIANT_FORMATS", ("webp", "jpeg")))
+        """``ASYNC_IMAGE_UPLOAD_VARIANT_FORMATS``: encodings of every variant (a list; one string is
+        one format)."""
+        value = self._get("VARIANT_FORMATS", ("webp", "jpeg"))
+        return tuple(str(f).lower() for f in _items("VARIANT_FORMATS", value, one_string=True))
 
     @property
     def MAX_PIXELS(self) -> int:
@@ -149,11 +173,10 @@ class AppSettings:
     @property
     def CALLBACK_SECRETS(self) -> tuple[str, ...]:
         """``ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS``: HMAC secrets accepted on the callback. The first
-        one signs (local worker); list the new secret first, keep the old one while rotating."""
-        value = self._get("CALLBACK_SECRETS", ())
-        if isinstance(value, str):
-            value = (value,)
-        return tuple(str(v) for v in value if v)
+        one signs (local worker); list the new secret first, keep the old one while rotating.
+        One string is one secret; None or empty means not set."""
+        value = self._get("CALLBACK_SECRETS", None) or ()
+        return tuple(str(v) for v in _items("CALLBACK_SECRETS", value, one_string=True) if v)
 
     @property
     def CALLBACK_URL(self) -> str | None:

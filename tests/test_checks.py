@@ -5,14 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core.checks import CheckMessage
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
 from asyncimg.checks import check_settings
+from asyncimg.conf import app_settings
+
+LIMITS = [
+    "PRESIGNED_URL_EXPIRATION",
+    "PRESIGNED_URL_CONTENT_LENGTH",
+    "MAX_FILES_PER_REQUEST",
+    "MAX_PIXELS",
+    "CALLBACK_REPLAY_WINDOW",
+    "CALLBACK_MAX_BODY_SIZE",
+    "MAX_PENDING_PER_OWNER",
+    "DOWNLOAD_URL_EXPIRATION",
+    "GRAPHQL_MAX_DEPTH",
+    "MAX_SUBSCRIPTIONS_PER_CONNECTION",
+]
+#: read as floats: any positive number of seconds
+SECONDS = ["CONNECTION_INIT_TIMEOUT", "KEEPALIVE_INTERVAL"]
+
+
+def messages(**overrides: Any) -> list[CheckMessage]:
+    with override_settings(**overrides):
+        return check_settings()
 
 
 def ids(**overrides: Any) -> list[str]:
-    with override_settings(**overrides):
-        return [message.id for message in check_settings() if message.id]
+    return [message.id for message in messages(**overrides) if message.id]
 
 
 def test_test_settings_are_clean() -> None:
@@ -24,18 +47,7 @@ def test_missing_bucket() -> None:
     assert ids(ASYNC_IMAGE_UPLOAD_BUCKET="") == ["asyncimg.E001"]
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "PRESIGNED_URL_EXPIRATION",
-        "PRESIGNED_URL_CONTENT_LENGTH",
-        "MAX_FILES_PER_REQUEST",
-        "MAX_PIXELS",
-        "CALLBACK_REPLAY_WINDOW",
-        "CALLBACK_MAX_BODY_SIZE",
-        "MAX_PENDING_PER_OWNER",
-    ],
-)
+@pytest.mark.parametrize("name", LIMITS)
 @pytest.mark.parametrize("value", [0, -1])
 def test_non_positive_limits(name: str, value: int) -> None:
     expected = ["asyncimg.E002"]
@@ -48,8 +60,32 @@ def test_non_numeric_limit() -> None:
     assert ids(ASYNC_IMAGE_UPLOAD_MAX_PIXELS="lots") == ["asyncimg.E002"]
 
 
+@pytest.mark.parametrize("name", LIMITS)
+@pytest.mark.parametrize("value", ["10 MiB", None, [1000], float("inf")])
+def test_unreadable_limits(name: str, value: Any) -> None:
+    # Only E002: a reuse window cannot be compared with an expiration that does not parse.
+    assert ids(**{f"ASYNC_IMAGE_UPLOAD_{name}": value}) == ["asyncimg.E002"]
+
+
+@pytest.mark.parametrize("name", SECONDS)
+@pytest.mark.parametrize("value", [0, -1, "soon", None, float("inf"), float("nan"), [5]])
+def test_bad_durations(name: str, value: Any) -> None:
+    assert ids(**{f"ASYNC_IMAGE_UPLOAD_{name}": value}) == ["asyncimg.E002"]
+
+
+@pytest.mark.parametrize("name", SECONDS)
+def test_fractional_durations_are_fine(name: str) -> None:
+    assert ids(**{f"ASYNC_IMAGE_UPLOAD_{name}": 0.5}) == []
+
+
 @pytest.mark.parametrize("value", [(0, 60), (10, 0), (-1, -1), ("x", 1)])
 def test_bad_rate_limit(value: Any) -> None:
+    assert ids(ASYNC_IMAGE_UPLOAD_RATE_LIMIT=value) == ["asyncimg.E003"]
+
+
+# "12" is a string, not a pair: unpacked, it used to pass as (1, 2).
+@pytest.mark.parametrize("value", ["12", "100, 3600", 100, None, (1, 2, 3), (float("inf"), 60)])
+def test_rate_limit_of_the_wrong_type(value: Any) -> None:
     assert ids(ASYNC_IMAGE_UPLOAD_RATE_LIMIT=value) == ["asyncimg.E003"]
 
 
@@ -60,6 +96,29 @@ def test_reuse_window_must_be_shorter_than_expiration() -> None:
     ) == ["asyncimg.E004"]
     assert ids(ASYNC_IMAGE_UPLOAD_PRESIGNED_URL_REUSE_WINDOW=-1) == ["asyncimg.E004"]
     assert ids(ASYNC_IMAGE_UPLOAD_PRESIGNED_URL_REUSE_WINDOW=0) == []
+
+
+@pytest.mark.parametrize("value", ["abc", "30s", None, [30]])
+def test_unreadable_reuse_window(value: Any) -> None:
+    [message] = messages(ASYNC_IMAGE_UPLOAD_PRESIGNED_URL_REUSE_WINDOW=value)
+    assert message.id == "asyncimg.E004"
+    assert "whole number of seconds" in message.msg
+    assert "REUSE_WINDOW = 30" in message.hint
+
+
+def test_unreadable_reuse_window_makes_manage_py_check_fail_not_crash() -> None:
+    with (
+        override_settings(ASYNC_IMAGE_UPLOAD_PRESIGNED_URL_REUSE_WINDOW="abc"),
+        pytest.raises(SystemCheckError, match=r"asyncimg\.E004"),
+    ):
+        call_command("check")
+
+
+def test_negative_reuse_window_with_unreadable_expiration() -> None:
+    assert ids(
+        ASYNC_IMAGE_UPLOAD_PRESIGNED_URL_REUSE_WINDOW=-1,
+        ASYNC_IMAGE_UPLOAD_PRESIGNED_URL_EXPIRATION="soon",
+    ) == ["asyncimg.E002", "asyncimg.E004"]
 
 
 def test_svg_in_allowlist() -> None:
@@ -78,14 +137,72 @@ def test_empty_allowlist() -> None:
     assert ids(ASYNC_IMAGE_UPLOAD_ALLOWED_CONTENT_TYPES=[]) == ["asyncimg.E007"]
 
 
+def test_allowlist_as_one_string_is_one_type() -> None:
+    """Like ``CALLBACK_SECRETS = "secret"``: one string is a list of one, not of characters."""
+    with override_settings(ASYNC_IMAGE_UPLOAD_ALLOWED_CONTENT_TYPES="image/jpeg"):
+        assert app_settings.ALLOWED_CONTENT_TYPES == ("image/jpeg",)
+    assert ids(ASYNC_IMAGE_UPLOAD_ALLOWED_CONTENT_TYPES="image/jpeg") == []
+    assert ids(ASYNC_IMAGE_UPLOAD_ALLOWED_CONTENT_TYPES="image/svg+xml") == ["asyncimg.E005"]
+
+
+def test_allowlist_as_a_comma_separated_string() -> None:
+    [message] = messages(ASYNC_IMAGE_UPLOAD_ALLOWED_CONTENT_TYPES="image/jpeg,image/png")
+    assert message.id == "asyncimg.E006"
+    assert "image/jpeg,image/png" in message.msg  # one unknown type, not "/, a, e, ..."
+    assert "one type per item" in message.hint
+
+
+@pytest.mark.parametrize("value", [None, 42, {"image/jpeg": True}])
+def test_allowlist_of_the_wrong_type(value: Any) -> None:
+    [message] = messages(ASYNC_IMAGE_UPLOAD_ALLOWED_CONTENT_TYPES=value)
+    assert message.id == "asyncimg.E010"
+    assert "['image/jpeg', 'image/png']" in message.hint
+
+
 def test_missing_callback_secret() -> None:
     assert ids(ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS=[]) == ["asyncimg.E008"]
     assert ids(ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS="short") == ["asyncimg.W001"]
+    assert ids(ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS=None) == ["asyncimg.E008"]
+
+
+@pytest.mark.parametrize("value", [12345678901234567890, b"0123456789abcdef0123456789abcdef"])
+def test_callback_secrets_of_the_wrong_type(value: Any) -> None:
+    [message] = messages(ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS=value)
+    assert message.id == "asyncimg.E008"
+    assert "must be a list of strings" in message.msg
+    assert str(value) not in message.msg + message.hint  # a secret is never shown
 
 
 def test_bad_variants() -> None:
     assert ids(ASYNC_IMAGE_UPLOAD_VARIANT_WIDTHS=[0, 100]) == ["asyncimg.E009"]
     assert ids(ASYNC_IMAGE_UPLOAD_VARIANT_FORMATS=["bmp"]) == ["asyncimg.E009"]
+    assert ids(ASYNC_IMAGE_UPLOAD_VARIANT_FORMATS="bmp") == ["asyncimg.E009"]
+
+
+# A lone number or string is not a list of widths ("800" would have been 8, 0, 0).
+@pytest.mark.parametrize("value", [800, "800", "320,800", None, ["wide"], [float("inf")]])
+def test_variant_widths_of_the_wrong_type(value: Any) -> None:
+    [message] = messages(ASYNC_IMAGE_UPLOAD_VARIANT_WIDTHS=value)
+    assert message.id == "asyncimg.E009"
+    assert "(800,)" in message.hint
+
+
+@pytest.mark.parametrize("value", [5, None])
+def test_variant_formats_of_the_wrong_type(value: Any) -> None:
+    assert ids(ASYNC_IMAGE_UPLOAD_VARIANT_FORMATS=value) == ["asyncimg.E009"]
+
+
+def test_variant_formats_as_one_string_is_one_format() -> None:
+    with override_settings(ASYNC_IMAGE_UPLOAD_VARIANT_FORMATS="WebP"):
+        assert app_settings.VARIANT_FORMATS == ("webp",)
+    assert ids(ASYNC_IMAGE_UPLOAD_VARIANT_FORMATS="webp") == []
+
+
+def test_both_variant_settings_of_the_wrong_type() -> None:
+    assert ids(ASYNC_IMAGE_UPLOAD_VARIANT_WIDTHS=800, ASYNC_IMAGE_UPLOAD_VARIANT_FORMATS=5) == [
+        "asyncimg.E009",
+        "asyncimg.E009",
+    ]
 
 
 def test_several_problems_are_all_reported() -> None:
@@ -94,3 +211,21 @@ def test_several_problems_are_all_reported() -> None:
         ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS=[],
         ASYNC_IMAGE_UPLOAD_ALLOWED_CONTENT_TYPES=["image/svg+xml"],
     ) == ["asyncimg.E001", "asyncimg.E005", "asyncimg.E008"]
+
+
+def test_several_unreadable_values_are_all_reported() -> None:
+    assert ids(
+        ASYNC_IMAGE_UPLOAD_MAX_PIXELS="lots",
+        ASYNC_IMAGE_UPLOAD_RATE_LIMIT="12",
+        ASYNC_IMAGE_UPLOAD_PRESIGNED_URL_REUSE_WINDOW="abc",
+        ASYNC_IMAGE_UPLOAD_ALLOWED_CONTENT_TYPES=42,
+        ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS=1,
+        ASYNC_IMAGE_UPLOAD_VARIANT_WIDTHS=800,
+    ) == [
+        "asyncimg.E002",
+        "asyncimg.E003",
+        "asyncimg.E004",
+        "asyncimg.E010",
+        "asyncimg.E008",
+        "asyncimg.E009",
+    ]

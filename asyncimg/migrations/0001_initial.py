@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import migrations, models
 
+# Swappable like AUTH_USER_MODEL, but optional: a project may leave the setting unset.
 PROCESSED_IMAGE_MODEL = getattr(settings, "PROCESSED_IMAGE_MODEL", "asyncimg.ProcessedImage")
 
 
@@ -14,6 +15,9 @@ class Migration(migrations.Migration):
 
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        # A swapped-in model lives in the project's app, whose migration must run first. With the
+        # default model this is a reference to this app itself, which Django ignores (#22325).
+        migrations.swappable_dependency(PROCESSED_IMAGE_MODEL),
     ]
 
     operations = [
