@@ -13,6 +13,7 @@ from django.test import Client
 from moto.server import ThreadedMotoServer
 
 from asyncimg.services import pgconn
+from asyncimg.signals import upload_failed
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -99,3 +100,14 @@ def anon_gql(client: Client) -> GraphQL:
 
 def error_codes(result: dict[str, Any]) -> list[str]:
     return [e.get("extensions", {}).get("code") for e in result.get("errors") or []]
+
+
+@pytest.fixture
+def failed_signals() -> Iterator[list[str]]:
+    """Ids of the uploads ``upload_failed`` is sent for, in order."""
+    received: list[str] = []
+    upload_failed.connect(
+        lambda **kw: received.append(kw["state"].id), weak=False, dispatch_uid="failed-signals"
+    )
+    yield received
+    upload_failed.disconnect(dispatch_uid="failed-signals")

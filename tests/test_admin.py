@@ -3,7 +3,6 @@ not finished (published, with ``upload_failed``), and nothing else."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ from django.test import Client
 from django.urls import reverse
 
 from asyncimg.models import CallbackEvent, ProcessedImage, Upload, UploadStatus
-from asyncimg.signals import upload_failed
 from tests.test_callback import Published, make_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,16 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def admin_client(client: Client) -> Client:
     client.force_login(User.objects.create_superuser("root", "root@example.com", "pw-unused"))
     return client
-
-
-@pytest.fixture
-def failed_signals() -> Iterator[list[str]]:
-    received: list[str] = []
-    upload_failed.connect(
-        lambda **kw: received.append(kw["state"].id), weak=False, dispatch_uid="admin-test"
-    )
-    yield received
-    upload_failed.disconnect(dispatch_uid="admin-test")
 
 
 def ready_upload(user: Any) -> Upload:

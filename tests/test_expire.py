@@ -22,7 +22,6 @@ from django.utils import timezone
 
 from asyncimg.models import Upload, UploadStatus
 from asyncimg.services.expiry import expire_uploads
-from asyncimg.signals import upload_failed
 from tests.callbacks import callback_body
 from tests.conftest import BUCKET
 from tests.test_callback import Published, make_upload, post
@@ -38,17 +37,6 @@ def arrived(s3: Any, upload: Upload) -> Upload:
     """Store the upload's object, as S3 does when the browser's POST succeeds."""
     s3.put_object(Bucket=BUCKET, Key=upload.key, Body=b"\xff\xd8\xff", ContentType="image/jpeg")
     return upload
-
-
-@pytest.fixture
-def failed_signals() -> Iterator[list[str]]:
-    """Ids of the uploads ``upload_failed`` is sent for, in order."""
-    received: list[str] = []
-    upload_failed.connect(
-        lambda **kw: received.append(kw["state"].id), weak=False, dispatch_uid="expire"
-    )
-    yield received
-    upload_failed.disconnect(dispatch_uid="expire")
 
 
 @pytest.fixture
