@@ -21,7 +21,7 @@ from django.test import Client
 from django.utils import timezone
 
 from asyncimg.models import Upload, UploadStatus
-from asyncimg.services.expiry import expire_uploads
+from asyncimg.services.expiry import MAX_ERRORS_IN_A_ROW, expire_uploads
 from tests.callbacks import callback_body
 from tests.conftest import BUCKET
 from tests.test_callback import Published, make_upload, post
@@ -117,7 +117,7 @@ def test_arrived_file_becomes_uploaded_and_processing_proceeds(
 def test_storage_error_leaves_uploads_pending(
     user: Any, unreachable_storage: None, failed_signals: list[str], caplog: Any
 ) -> None:
-    uploads = [expired_upload(user) for _ in range(3)]
+    uploads = [expired_upload(user) for _ in range(2)]
     published = [Published(u.pk) for u in uploads]
     out, err = StringIO(), StringIO()
     with caplog.at_level(logging.WARNING, logger="asyncimg.services.expiry"):
@@ -127,7 +127,7 @@ def test_storage_error_leaves_uploads_pending(
         "Expired 0 upload(s); 0 upload(s) had their file and are now UPLOADED.\n"
     )
     assert err.getvalue() == (
-        "Storage could not be checked for 3 upload(s); "
+        "Storage could not be checked for 2 upload(s); "
         "they stay PENDING until a later run can check them.\n"
     )
     assert set(Upload.objects.values_list("status", "version")) == {(UploadStatus.PENDING, 1)}
@@ -138,18 +138,38 @@ def test_storage_error_leaves_uploads_pending(
     assert all(r.levelno == logging.WARNING and r.exc_info for r in warned)
 
 
+def test_the_sweep_stops_asking_a_storage_that_keeps_failing(
+    user: Any, unreachable_storage: None, failed_signals: list[str], caplog: Any
+) -> None:
+    """Storage down: after MAX_ERRORS_IN_A_ROW failed HEADs the sweep stops (each further HEAD
+    would wait for its own timeouts), and every remaining row waits for the next run."""
+    uploads = [expired_upload(user, seconds_ago=120 + i) for i in range(MAX_ERRORS_IN_A_ROW + 4)]
+    out, err = StringIO(), StringIO()
+    with caplog.at_level(logging.WARNING, logger="asyncimg.services.expiry"):
+        call_command("asyncimg_expire", "--batch-size=2", stdout=out, stderr=err)
+    assert err.getvalue() == (
+        f"Storage could not be checked for {len(uploads)} upload(s) (the sweep stopped after "
+        f"{MAX_ERRORS_IN_A_ROW} storage errors in a row); they stay PENDING until a later run "
+        "can check them.\n"
+    )
+    warned = [r for r in caplog.records if r.name == "asyncimg.services.expiry"]
+    assert len(warned) == MAX_ERRORS_IN_A_ROW
+    assert set(Upload.objects.values_list("status", "version")) == {(UploadStatus.PENDING, 1)}
+    assert failed_signals == []
+
+
 def test_a_missing_bucket_expires_nothing(
     user: Any, s3: Any, settings: Any, failed_signals: list[str]
 ) -> None:
     """A HEAD in a bucket that does not exist answers 404 like a missing object; the sweep must
     not take that for "nothing arrived" (a wrong bucket setting would expire every upload)."""
-    uploads = [expired_upload(user) for _ in range(2)]
+    for _ in range(2):
+        expired_upload(user)
     settings.ASYNC_IMAGE_UPLOAD_BUCKET = "no-such-bucket-here"
     sweep = expire_uploads()
     assert (sweep.uploaded, sweep.expired, sweep.unchecked) == ([], [], 2)
     assert set(Upload.objects.values_list("status", flat=True)) == {UploadStatus.PENDING}
     assert failed_signals == []
-    assert len(uploads) == 2
 
 
 def test_batches_cover_every_row(user: Any, s3: Any) -> None:

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 #: S3 accepts a POST whose policy was valid when the request started; give stragglers this long.
 GRACE = timedelta(seconds=60)
+#: storage errors in a row after which a sweep stops asking (storage is down: every further HEAD
+#: would wait for its own timeouts, and cron would pile sweeps up)
+MAX_ERRORS_IN_A_ROW = 3
 
 
 @dataclass
@@ -36,8 +39,10 @@ class Sweep:
     uploaded: list[UploadState] = field(default_factory=list)
     #: nothing arrived: PENDING → EXPIRED
     expired: list[UploadState] = field(default_factory=list)
-    #: storage could not be asked; left PENDING for the next sweep
+    #: storage could not be asked (or the sweep stopped asking); left PENDING for the next sweep
     unchecked: int = 0
+    #: True when the sweep stopped after :data:`MAX_ERRORS_IN_A_ROW` storage errors
+    stopped: bool = False
 
 
 def expire_uploads(*, now: datetime | None = None, batch_size: int = 500) -> Sweep:
@@ -52,6 +57,7 @@ def expire_uploads(*, now: datetime | None = None, batch_size: int = 500) -> Swe
     backend = get_backend()
     sweep = Sweep()
     after: tuple[datetime, Any] | None = None
+    errors_in_a_row = 0
     while True:
         rows = Upload.objects.filter(status=UploadStatus.PENDING, expires_at__lt=cutoff)
         if after is not None:
@@ -74,7 +80,16 @@ def expire_uploads(*, now: datetime | None = None, batch_size: int = 500) -> Swe
                     exc_info=True,
                 )
                 sweep.unchecked += 1
+                errors_in_a_row += 1
+                if errors_in_a_row >= MAX_ERRORS_IN_A_ROW:
+                    # The rest of this sweep's rows, this one's successors, stay for the next run.
+                    sweep.unchecked += rows.filter(
+                        Q(expires_at__gt=expires_at) | Q(expires_at=expires_at, pk__gt=pk)
+                    ).count()
+                    sweep.stopped = True
+                    return sweep
                 continue
+            errors_in_a_row = 0
             if found is not None:
                 state = transition(pk, UploadStatus.UPLOADED)
                 if state is not None:

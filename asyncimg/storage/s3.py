@@ -41,6 +41,10 @@ class S3Backend(StorageBackend):
                 signature_version="s3v4",
                 s3={"addressing_style": "path" if endpoint_url else "virtual"},
                 retries={"max_attempts": 3, "mode": "standard"},
+                # Django only HEADs objects (expiry, asyncimg_doctor): never wait botocore's
+                # default 60 s for an answer.
+                connect_timeout=5,
+                read_timeout=10,
             ),
         )
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from asyncimg.services.expiry import expire_uploads
+from asyncimg.services.expiry import MAX_ERRORS_IN_A_ROW, expire_uploads
 
 
 class Command(BaseCommand):
@@ -27,7 +27,12 @@ class Command(BaseCommand):
         if sweep.unchecked:
             # Reported, not a failing exit status: the next run retries them, and each
             # failure is already logged with its cause.
+            stopped = (
+                f" (the sweep stopped after {MAX_ERRORS_IN_A_ROW} storage errors in a row)"
+                if sweep.stopped
+                else ""
+            )
             self.stderr.write(
-                f"Storage could not be checked for {sweep.unchecked} upload(s); "
+                f"Storage could not be checked for {sweep.unchecked} upload(s){stopped}; "
                 "they stay PENDING until a later run can check them."
             )
