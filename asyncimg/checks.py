@@ -18,7 +18,9 @@ from asyncimg.conf import KNOWN_CONTENT_TYPES, PREFIX, app_settings
 #: What reading a setting of the wrong type or an unparsable value raises (``int("abc")``,
 #: ``int(float("inf"))``, iterating a number).
 UNREADABLE = (TypeError, ValueError, OverflowError)
-SUPPORTED_VARIANT_FORMATS = ("webp", "jpeg", "png", "avif")
+#: what the processor encodes (``image_processor.core.ProcessOptions``, not imported here: it
+#: pulls in Pillow); tests/test_checks.py holds the two to the same list
+SUPPORTED_VARIANT_FORMATS = ("webp", "jpeg")
 
 
 class _Unreadable:

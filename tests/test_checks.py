@@ -179,6 +179,21 @@ def test_bad_variants() -> None:
     assert ids(ASYNC_IMAGE_UPLOAD_VARIANT_FORMATS="bmp") == ["asyncimg.E009"]
 
 
+@pytest.mark.parametrize("fmt", ["webp", "jpeg", "png", "avif", "gif", "bmp"])
+def test_variant_formats_are_the_processor_s(fmt: str) -> None:
+    """A format the checks accept is one the processor encodes: png and avif used to pass the
+    check, then crash the worker."""
+    from image_processor.core import ProcessOptions
+
+    try:
+        ProcessOptions(formats=(fmt,))
+    except ValueError:
+        processor_ok = False
+    else:
+        processor_ok = True
+    assert (ids(ASYNC_IMAGE_UPLOAD_VARIANT_FORMATS=[fmt]) == []) is processor_ok
+
+
 # A lone number or string is not a list of widths ("800" would have been 8, 0, 0).
 @pytest.mark.parametrize("value", [800, "800", "320,800", None, ["wide"], [float("inf")]])
 def test_variant_widths_of_the_wrong_type(value: Any) -> None:
