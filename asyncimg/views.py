@@ -12,9 +12,10 @@ from asyncimg.services.callback_endpoint import (
     body_too_large,
     error_body,
     handle_callback,
+    method_not_allowed,
     too_large,
 )
-from asyncimg.services.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER, CallbackRejected
+from asyncimg.services.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 
 async def _run_sync(func: Any, payload: Any) -> Any:
@@ -27,8 +28,8 @@ async def callback(request: HttpRequest) -> JsonResponse:
     """``POST /async_image/callback/`` from the processor. See ARCHITECTURE.md for the contract."""
     if request.method != "POST":
         # The same JSON error as the ASGI endpoint (consumers/callback.py), not an empty 405.
-        exc = CallbackRejected("Only POST is allowed.", code="METHOD_NOT_ALLOWED", http_status=405)
-        response = JsonResponse(error_body(exc), status=405)
+        exc = method_not_allowed()
+        response = JsonResponse(error_body(exc), status=exc.http_status)
         response["Allow"] = "POST"
         return response
     try:

@@ -17,9 +17,9 @@ from asyncimg.services.callback_endpoint import (
     body_too_large,
     error_body,
     handle_callback,
+    method_not_allowed,
     too_large,
 )
-from asyncimg.services.callbacks import CallbackRejected
 
 Scope = dict[str, Any]
 
@@ -53,8 +53,8 @@ async def callback_app(scope: Scope, receive: Any, send: Any) -> None:
     """The processor's callback: size limits enforced while the body arrives, then
     :func:`~asyncimg.services.callback_endpoint.handle_callback`."""
     if scope["method"] != "POST":
-        exc = CallbackRejected("Only POST is allowed.", code="METHOD_NOT_ALLOWED", http_status=405)
-        await _respond(send, 405, error_body(exc), (b"allow", b"POST"))
+        exc = method_not_allowed()
+        await _respond(send, exc.http_status, error_body(exc), (b"allow", b"POST"))
         return
     declared = _header(scope, b"content-length")
     if too_large(int(declared) if declared and declared.isdigit() else None):

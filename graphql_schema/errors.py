@@ -42,7 +42,7 @@ class ErrorCodes(MaskErrors):
                 original_error=original,
                 extensions={**(error.extensions or {}), "code": original.code},
             )
-        if original is None or isinstance(original, GraphQLError):
+        if is_client_error(error):
             extensions = dict(error.extensions or {})
             extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
             error.extensions = extensions

@@ -43,6 +43,11 @@ def error_body(exc: CallbackRejected) -> dict[str, Any]:
     return {"error": {"code": exc.code, "message": exc.message}}
 
 
+def method_not_allowed() -> CallbackRejected:
+    """For anything but POST; answer it with ``Allow: POST``."""
+    return CallbackRejected("Only POST is allowed.", code="METHOD_NOT_ALLOWED", http_status=405)
+
+
 def body_too_large() -> CallbackRejected:
     limit = app_settings.CALLBACK_MAX_BODY_SIZE
     return CallbackRejected(

@@ -45,6 +45,11 @@ class Sweep:
     stopped: bool = False
 
 
+def _after(expires_at: datetime, pk: Any) -> Q:
+    """The rows after ``(expires_at, pk)`` in the sweep's order."""
+    return Q(expires_at__gt=expires_at) | Q(expires_at=expires_at, pk__gt=pk)
+
+
 def expire_uploads(*, now: datetime | None = None, batch_size: int = 500) -> Sweep:
     """Settle every pending upload whose credential expired more than :data:`GRACE` ago: UPLOADED
     when its object is in storage, EXPIRED when it is not, unchanged when storage fails.
@@ -61,7 +66,7 @@ def expire_uploads(*, now: datetime | None = None, batch_size: int = 500) -> Swe
     while True:
         rows = Upload.objects.filter(status=UploadStatus.PENDING, expires_at__lt=cutoff)
         if after is not None:
-            rows = rows.filter(Q(expires_at__gt=after[0]) | Q(expires_at=after[0], pk__gt=after[1]))
+            rows = rows.filter(_after(*after))
         ordered = rows.order_by("expires_at", "pk").values_list("pk", "key", "expires_at")
         batch = list(ordered[:batch_size])
         if not batch:
@@ -83,9 +88,7 @@ def expire_uploads(*, now: datetime | None = None, batch_size: int = 500) -> Swe
                 errors_in_a_row += 1
                 if errors_in_a_row >= MAX_ERRORS_IN_A_ROW:
                     # The rest of this sweep's rows, this one's successors, stay for the next run.
-                    sweep.unchecked += rows.filter(
-                        Q(expires_at__gt=expires_at) | Q(expires_at=expires_at, pk__gt=pk)
-                    ).count()
+                    sweep.unchecked += rows.filter(_after(expires_at, pk)).count()
                     sweep.stopped = True
                     return sweep
                 continue
