@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/cfn-lint lambda/template.yaml
+	$(BIN)/cfn-lint lambda/asyncimg_processor/sam/template.yaml
 
 # Chromium and Redis for the browser and multi-process tests: installed/started when missing.
 test-deps:

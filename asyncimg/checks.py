@@ -18,7 +18,7 @@ from asyncimg.conf import KNOWN_CONTENT_TYPES, PREFIX, app_settings
 #: What reading a setting of the wrong type or an unparsable value raises (``int("abc")``,
 #: ``int(float("inf"))``, iterating a number).
 UNREADABLE = (TypeError, ValueError, OverflowError)
-#: what the processor encodes (``image_processor.core.ProcessOptions``, not imported here: it
+#: what the processor encodes (``asyncimg_processor.core.ProcessOptions``, not imported here: it
 #: pulls in Pillow); tests/test_checks.py holds the two to the same list
 SUPPORTED_VARIANT_FORMATS = ("webp", "jpeg")
 

@@ -215,6 +215,24 @@ class AppSettings:
         """``ASYNC_IMAGE_UPLOAD_KEEPALIVE_INTERVAL``: seconds between server pings on websockets."""
         return float(self._get("KEEPALIVE_INTERVAL", 15))
 
+    @property
+    def WEBSOCKET_ALLOWED_ORIGINS(self) -> tuple[str, ...] | None:
+        """``ASYNC_IMAGE_UPLOAD_WEBSOCKET_ALLOWED_ORIGINS``: origins (``https://app.example.com``,
+        or ``*``) whose pages may open the GraphQL websocket. Default (None): the page's own host
+        and ``CSRF_TRUSTED_ORIGINS``. Independent of ``ALLOWED_HOSTS`` on purpose: browsers send
+        cookies on cross-site websockets, so this is the websocket's CSRF protection."""
+        value = self._get("WEBSOCKET_ALLOWED_ORIGINS", None)
+        if value is None:
+            return None
+        return tuple(
+            str(o).rstrip("/") for o in _items("WEBSOCKET_ALLOWED_ORIGINS", value, one_string=True)
+        )
+
+    @property
+    def GRAPHIQL(self) -> bool:
+        """``ASYNC_IMAGE_UPLOAD_GRAPHIQL``: serve GraphiQL on GET /graphql/. Default: ``DEBUG``."""
+        return bool(self._get("GRAPHIQL", settings.DEBUG))
+
     # --- models --------------------------------------------------------------------------------
     @property
     def PROCESSED_IMAGE_MODEL(self) -> str:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -136,12 +135,3 @@ class CallbackEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.event_id}"
-
-
-def upload_owner_filter(user_id: Any, session_key: str | None) -> Q:
-    """The ``Q`` that selects one owner's uploads: a user's, or an anonymous session's."""
-    if user_id is not None:
-        return Q(owner_id=user_id)
-    if not session_key:
-        return Q(pk__in=[])  # no session yet: owns nothing
-    return Q(owner__isnull=True, session_key=session_key)

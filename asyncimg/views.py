@@ -2,47 +2,85 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from asyncimg.services.callback_endpoint import (
-    body_too_large,
-    error_body,
-    handle_callback,
-    method_not_allowed,
-    too_large,
+from asyncimg.conf import app_settings
+from asyncimg.services.callbacks import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    CallbackPayload,
+    CallbackRejected,
+    Outcome,
+    apply_callback,
+    parse_payload,
+    verify_signature,
 )
-from asyncimg.services.callbacks import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from asyncimg.services.publish import apublish
+from asyncimg.services.state import UploadState
+
+logger = logging.getLogger("asyncimg.callback")
 
 
-async def _run_sync(func: Any, payload: Any) -> Any:
-    return await sync_to_async(func)(payload)
+def _error(exc: CallbackRejected) -> JsonResponse:
+    return JsonResponse(
+        {"error": {"code": exc.code, "message": exc.message}}, status=exc.http_status
+    )
 
 
-# Authenticated by HMAC, not by cookies: CSRF does not apply.
+def _apply(payload: CallbackPayload) -> Outcome:
+    # Publishing waits for the view (below, on the event loop): no async_to_sync hop per change.
+    committed: list[UploadState] = []
+    outcome = apply_callback(payload, on_commit=committed.append)
+    outcome.published = committed
+    return outcome
+
+
+# Authenticated by its HMAC signature, not by cookies: CSRF does not apply.
 @csrf_exempt
 async def callback(request: HttpRequest) -> JsonResponse:
-    """``POST /async_image/callback/`` from the processor. See ARCHITECTURE.md for the contract."""
+    """``POST /async_image/callback/`` from the processor. See ARCHITECTURE.md for the contract.
+
+    Async, so that the whole database part is one thread hop (signals included) and publishing
+    runs on the event loop."""
     if request.method != "POST":
-        # The same JSON error as the ASGI endpoint (consumers/callback.py), not an empty 405.
-        exc = method_not_allowed()
-        response = JsonResponse(error_body(exc), status=exc.http_status)
+        response = _error(
+            CallbackRejected("Only POST is allowed.", code="METHOD_NOT_ALLOWED", http_status=405)
+        )
         response["Allow"] = "POST"
         return response
+    limit = app_settings.CALLBACK_MAX_BODY_SIZE
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
-    if too_large(declared):
-        exc = body_too_large()
-        return JsonResponse(error_body(exc), status=exc.http_status)
-    status, body = await handle_callback(
-        request.body,
-        request.headers.get(TIMESTAMP_HEADER),
-        request.headers.get(SIGNATURE_HEADER),
-        _run_sync,
-    )
-    return JsonResponse(body, status=status)
+    try:
+        if declared > limit or len(request.body) > limit:
+            raise CallbackRejected(
+                f"Body larger than {limit} bytes.", code="BODY_TOO_LARGE", http_status=413
+            )
+        body = request.body
+        verify_signature(
+            body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER)
+        )
+        payload = parse_payload(body)
+        outcome = await sync_to_async(_apply)(payload)
+    except CallbackRejected as exc:
+        logger.warning("asyncimg: callback rejected: %s %s", exc.code, exc.message)
+        return _error(exc)
+    published = True
+    for state in outcome.published:
+        published = await apublish(state) and published
+    status = "applied" if outcome.applied else "duplicate" if outcome.duplicate else "ignored"
+    body_out: dict[str, Any] = {
+        "status": status,
+        "uploadId": outcome.state.id,
+        "uploadStatus": outcome.state.status,
+        "version": outcome.state.version,
+        "published": published,
+    }
+    return JsonResponse(body_out)

@@ -6,7 +6,7 @@ would: ``requestImageUpload`` with the anonymous session cookie, ``imageProcesse
 graphql-transport-ws websocket, multipart POST of the file to moto. The clock starts when the POST
 returns and stops when READY arrives; PROCESSING's arrival splits it in two.
 
-Next to it, in the same run: ``image_processor.core.process`` alone on the same bytes (the work a
+Next to it, in the same run: ``asyncimg_processor.core.process`` alone on the same bytes (the work a
 Lambda would do anyway), and the round trips the pipeline is made of, each timed from this process
 against the demo's own moto and ASGI server, to show where the overhead (total - processing) goes.
 Results go to the ``e2e`` section of docs/benchmarks.md.
@@ -185,7 +185,7 @@ def time_ms(fn: Callable[[], object], runs: int) -> list[float]:
 
 def processing_times(data: bytes, runs: int) -> list[float]:
     """``process`` alone, with the handler's options (original + 6 variants)."""
-    from image_processor.core import ProcessOptions, process
+    from asyncimg_processor.core import ProcessOptions, process
 
     options = ProcessOptions()
     process(data, options)  # warm-up: codecs, thread pool, ICC transforms
@@ -202,7 +202,7 @@ def component_times(moto_url: str, base_url: str, data: bytes, runs: int) -> dic
     import boto3
     from botocore.config import Config
 
-    from image_processor.core import ProcessOptions, process
+    from asyncimg_processor.core import ProcessOptions, process
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ[name] = "demo"  # moto accepts any credentials
@@ -259,7 +259,7 @@ def component_times(moto_url: str, base_url: str, data: bytes, runs: int) -> dic
         # Reaches the view and is refused (401): HTTP + uvicorn + Django, without database work.
         http.post(base_url + "/async_image/callback/", data=b"{}", timeout=5)
 
-    from image_processor.handler import HandlerConfig, handle_event
+    from asyncimg_processor.handler import HandlerConfig, handle_event
 
     # The whole handler on a bucket without notification (the demo's worker must not see it),
     # with callbacks stubbed out: HEAD, GET, process, PUT of the outputs, DELETE.
@@ -328,7 +328,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
 
-    from asyncimg.embedded import DemoProcess
+    from config.embedded import DemoProcess
 
     small, large = photo(600, 400), photo(4000, 3000)
     cases = [
@@ -349,8 +349,8 @@ def main() -> None:
         "`bench/e2e.py`: `manage.py demo` (SQLite, moto server in a child process, worker thread,",
         "one uvicorn), a Python client speaking graphql-transport-ws with the anonymous session.",
         "**Total** = from the presigned POST to storage returning to READY arriving on the",
-        "`imageProcessed` subscription; **processing** = `image_processor.core.process` alone on",
-        "the same bytes (original + 6 variants), in this process; **overhead** = total p50 -",
+        "`imageProcessed` subscription; **processing** = `asyncimg_processor.core.process` alone",
+        "on the same bytes (original + 6 variants), in this process; **overhead** = total p50 -",
         "processing p50. Goal: overhead ≤ 50 ms p50.",
         "",
         "| photo | runs | total p50 | total p99 | to PROCESSING p50 | processing p50 "

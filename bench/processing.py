@@ -6,7 +6,7 @@ WebP q80 + JPEG q82 = 6 outputs) ``--runs`` times after one warm-up, and reports
 time, the peak RSS of the process and the bytes it produced. Results go to docs/benchmarks.md.
 
 Engines:
-  ours        image_processor.core.process, variants only (the 6-output job)
+  ours        asyncimg_processor.core.process, variants only (the 6-output job)
   ours+orig   the handler's real job: the same plus the full-size normalised original
   naive       Pillow as usually written: full decode, exif_transpose, thumbnail + save per output
   floor       the lower bound for Pillow, one thread: JPEG decode at draft scale plus encoding
@@ -140,7 +140,7 @@ def make_images(folder: Path) -> dict[str, Path]:
 
 
 def engine_ours(data: bytes, include_original: bool = False) -> int:
-    from image_processor.core import ProcessOptions, process
+    from asyncimg_processor.core import ProcessOptions, process
 
     options = ProcessOptions(include_original=include_original, max_bytes=1 << 30)
     result = process(data, options)
@@ -215,7 +215,7 @@ def high_water_kb() -> int:
 def child(engine: str, file: str, runs: int) -> None:
     """Run one engine ``runs`` times on one file; print a JSON line."""
     data = Path(file).read_bytes()
-    import image_processor.core  # noqa: F401 - imports count in the baseline, not the job
+    import asyncimg_processor.core  # noqa: F401 - imports count in the baseline, not the job
 
     baseline = high_water_kb()
     times: list[float] = []

@@ -4,6 +4,6 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from consumers.asgi import build_application
+from consumers.asgi import application
 
-application = build_application()
+__all__ = ["application"]

@@ -86,7 +86,7 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Concurrent writers (ASGI threads, the worker's callbacks) without "database is locked";
     # synchronous=NORMAL is safe with WAL (a power cut may lose the last commits, never corrupt).
-    # The same as asyncimg.embedded.tune_sqlite gives projects that set neither.
+    # The same as config.embedded.tune_sqlite gives projects that set neither.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -136,4 +136,8 @@ ASYNC_IMAGE_UPLOAD_QUEUE_URL = os.environ.get("ASYNC_IMAGE_UPLOAD_QUEUE_URL")
 ASYNC_IMAGE_UPLOAD_CALLBACK_URL = os.environ.get("ASYNC_IMAGE_UPLOAD_CALLBACK_URL")
 ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS = env_list("ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS")
 ASYNC_IMAGE_UPLOAD_ALLOW_ANONYMOUS = env_bool("ASYNC_IMAGE_UPLOAD_ALLOW_ANONYMOUS", False)
+ASYNC_IMAGE_UPLOAD_GRAPHIQL = env_bool("ASYNC_IMAGE_UPLOAD_GRAPHIQL", DEBUG)
+ASYNC_IMAGE_UPLOAD_WEBSOCKET_ALLOWED_ORIGINS = (
+    env_list("ASYNC_IMAGE_UPLOAD_WEBSOCKET_ALLOWED_ORIGINS") or None
+)
 PROCESSED_IMAGE_MODEL = "asyncimg.ProcessedImage"

@@ -3,11 +3,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
-from graphql_schema.views import graphql_view
+from asyncimg.graphql.views import GraphQLView
+from graphql_schema.schema import schema
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("graphql/", graphql_view, name="graphql"),
+    path("graphql/", GraphQLView.as_view(schema=schema), name="graphql"),
     path("async_image/", include("asyncimg.urls")),
     path("", include("config.views")),
 ]

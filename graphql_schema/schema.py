@@ -1,24 +1,27 @@
+"""The bundled service's schema: the app's fields, composed exactly as a project composes them.
+
+A project with its own Strawberry API puts its fields beside ours the same way (README, "Use it
+in your project")::
+
+    @strawberry.type
+    class Query(AsyncImageQuery):
+        hello: str = "world"
+"""
+
 from __future__ import annotations
 
-from strawberry.extensions import MaxTokensLimiter, ValidationCache
+import strawberry
 
-from graphql_schema.errors import ErrorCodes, Schema
-from graphql_schema.limits import ParseCache, document_limits
-from graphql_schema.mutations import Mutation
-from graphql_schema.queries import Query
-from graphql_schema.subscriptions import Subscription
+from asyncimg.graphql import (
+    AsyncImageMutation,
+    AsyncImageQuery,
+    AsyncImageSubscription,
+    extensions,
+)
 
-schema = Schema(
-    query=Query,
-    mutation=Mutation,
-    subscription=Subscription,
-    extensions=[
-        # First, so that it wraps the others and sees every error, parse errors included.
-        ErrorCodes,
-        lambda: MaxTokensLimiter(max_token_count=2000),
-        # Clients send the same few operations again and again: parse and validate each once.
-        ParseCache,
-        document_limits,
-        lambda: ValidationCache(maxsize=256),
-    ],
+schema = strawberry.Schema(
+    query=AsyncImageQuery,
+    mutation=AsyncImageMutation,
+    subscription=AsyncImageSubscription,
+    extensions=extensions(),
 )

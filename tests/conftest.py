@@ -12,7 +12,6 @@ import pytest
 from django.test import Client
 from moto.server import ThreadedMotoServer
 
-from asyncimg.services import pgconn
 from asyncimg.signals import upload_failed
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -30,15 +29,6 @@ def moto_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
-
-
-@pytest.fixture(autouse=True)
-def _close_native_connections() -> Iterator[None]:
-    """The callback's asyncio PostgreSQL connections live per event loop; the test client's loops
-    are gone after each test, so close what they left idle (else the test database cannot be
-    dropped at the end)."""
-    yield
-    pgconn.close_idle()
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ ASYNC_IMAGE_UPLOAD_BUCKET = "asyncimg-test"
 ASYNC_IMAGE_UPLOAD_REGION = "us-east-1"
 ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS = ["test-callback-secret"]
 ASYNC_IMAGE_UPLOAD_CALLBACK_URL = "http://127.0.0.1:8000/async_image/callback/"
+ASYNC_IMAGE_UPLOAD_GRAPHIQL = True
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Short websocket timers for the live-server test of pings and the connection_init deadline.
@@ -23,6 +24,7 @@ ASYNC_IMAGE_UPLOAD_KEEPALIVE_INTERVAL = float(os.environ.get("ASYNCIMG_TEST_KEEP
 
 # Live-server tests run uvicorn processes against the test database and a real Redis layer.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    DATA_DIR.mkdir(parents=True, exist_ok=True)  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}  # noqa: F405
 if os.environ.get("ASYNCIMG_TEST_REDIS_LAYER"):
     CHANNEL_LAYERS = {

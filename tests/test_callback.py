@@ -16,7 +16,6 @@ from django.test import Client
 from django.utils import timezone
 
 from asyncimg.models import CallbackEvent, ProcessedImage, Upload, UploadStatus
-from asyncimg.services import callbacks_pg
 from asyncimg.services.publish import upload_group
 from asyncimg.signals import upload_failed, upload_processed
 from tests.callbacks import SECRET, callback_body, image_payload, signed_headers
@@ -58,19 +57,6 @@ class Published:
 
 # Real commits (not a rolled-back test transaction): publishing happens on commit.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True, params=["native", "orm"])
-def path(request: Any, monkeypatch: Any) -> str:
-    """Every test runs on both ways of applying a callback: on PostgreSQL the single statement
-    from the event loop (``callbacks_pg``), and the ORM transaction in a thread (``callbacks``,
-    the path on other databases and whenever ``callbacks_pg.available()`` is False)."""
-    if request.param == "native":
-        if not callbacks_pg.available():
-            pytest.skip("the single-statement path needs PostgreSQL with psycopg 3")
-    else:
-        monkeypatch.setattr(callbacks_pg, "available", lambda: False)
-    return str(request.param)
 
 
 @pytest.fixture

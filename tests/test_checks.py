@@ -183,7 +183,7 @@ def test_bad_variants() -> None:
 def test_variant_formats_are_the_processor_s(fmt: str) -> None:
     """A format the checks accept is one the processor encodes: png and avif used to pass the
     check, then crash the worker."""
-    from image_processor.core import ProcessOptions
+    from asyncimg_processor.core import ProcessOptions
 
     try:
         ProcessOptions(formats=(fmt,))

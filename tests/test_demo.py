@@ -18,15 +18,9 @@ import pytest
 import requests
 from django.test import Client
 
-from asyncimg.embedded import (
-    NOTIFICATION_ID,
-    DemoProcess,
-    bucket_cors,
-    loopback_for,
-    origins_for,
-    provision,
-)
+from asyncimg.aws import NOTIFICATION_ID, bucket_cors
 from bench.e2e import DemoClient
+from config.embedded import DemoProcess, loopback_for, origins_for, provision
 from tests.images import SVG, jpeg_bytes
 
 # --- pieces ---------------------------------------------------------------------------------------

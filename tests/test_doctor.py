@@ -13,7 +13,7 @@ import boto3
 import pytest
 from django.core.management import CommandError, call_command
 
-from asyncimg.embedded import provision
+from config.embedded import provision
 
 ORIGIN = "https://shop.example.com"
 pytestmark = pytest.mark.django_db(transaction=True)

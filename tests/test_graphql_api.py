@@ -378,7 +378,7 @@ def test_syntax_error_has_a_code(gql: GraphQL) -> None:
 
 
 def test_documents_are_parsed_once(gql: GraphQL) -> None:
-    from graphql_schema.limits import _parse
+    from asyncimg.graphql.limits import _parse
 
     query = "{ uploads(first: 3) { totalCount } }"
     gql(query)

@@ -16,9 +16,9 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import Client
 
-from asyncimg.embedded import provision
 from asyncimg.management.commands.asyncimg_worker import build_worker
 from asyncimg.models import Upload, UploadStatus
+from config.embedded import provision
 from tests.conftest import graphql_client
 from tests.images import jpeg_bytes
 from tests.live import IMAGE_PROCESSED, AsgiServer, GraphQLWS, running

@@ -225,7 +225,7 @@ async def test_queries_and_mutations_over_the_websocket(
     servers: Any, alice: Any, mallory: Any
 ) -> None:
     """graphql-transport-ws carries queries and mutations too: the resolvers then run on the
-    event loop and move their ORM work to a thread (graphql_schema/resolve.py)."""
+    event loop and move their ORM work to a thread (asyncimg/graphql/resolve.py)."""
     _, b = servers
     mine = await sync_to_async(make_upload)(alice[0])
     ws = await GraphQLWS.open(b, session=alice[1])

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from django.apps import apps
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, router, transaction
 
 from asyncimg.conf import app_settings
 from asyncimg.errors import AsyncImgError
@@ -257,8 +257,9 @@ def apply_callback(
         elif state.status == UploadStatus.FAILED:
             upload_failed.send(sender=Upload, state=state)
 
+    using = router.db_for_write(Upload)
     try:
-        with transaction.atomic():
+        with transaction.atomic(using=using):
             if payload.event == "processing":
                 state = transition(
                     payload.upload_id, UploadStatus.PROCESSING, on_commit=after_commit
@@ -273,7 +274,7 @@ def apply_callback(
                 )
             else:
                 assert payload.image is not None
-                image = image_model.objects.create(**payload.image.model_fields())
+                image = image_model.objects.using(using).create(**payload.image.model_fields())
                 created_image.append(image)
                 state = transition(
                     payload.upload_id,
@@ -286,15 +287,17 @@ def apply_callback(
             if state is None:
                 raise _Ignored
             # Last, so that a duplicate (unique eventId) rolls the whole change back.
-            CallbackEvent.objects.create(
+            CallbackEvent.objects.using(using).create(
                 event_id=payload.event_id, upload_id=payload.upload_id, event=payload.event
             )
         return Outcome(applied=True, duplicate=False, state=state)
     except (_Ignored, IntegrityError) as exc:
-        upload = Upload.objects.select_related("image").filter(pk=payload.upload_id).first()
+        upload = (
+            Upload.objects.using(using).select_related("image").filter(pk=payload.upload_id).first()
+        )
         if upload is None:
             raise CallbackRejected("Unknown upload.", code="NOT_FOUND", http_status=404) from None
         duplicate = isinstance(exc, IntegrityError) or (
-            CallbackEvent.objects.filter(event_id=payload.event_id).exists()
+            CallbackEvent.objects.using(using).filter(event_id=payload.event_id).exists()
         )
         return Outcome(applied=False, duplicate=duplicate, state=UploadState.from_model(upload))

@@ -9,7 +9,6 @@ from django.db.models import Q
 
 from asyncimg.conf import app_settings
 from asyncimg.errors import Unauthenticated
-from asyncimg.models import upload_owner_filter
 
 
 @dataclass(frozen=True)
@@ -19,7 +18,12 @@ class Owner:
 
     @property
     def filter(self) -> Q:
-        return upload_owner_filter(self.user_id, self.session_key)
+        """Selects this owner's uploads: a user's, or an anonymous session's."""
+        if self.user_id is not None:
+            return Q(owner_id=self.user_id)
+        if not self.session_key:
+            return Q(pk__in=[])  # no session yet: owns nothing
+        return Q(owner__isnull=True, session_key=self.session_key)
 
     @property
     def group_key(self) -> str:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asyncimg.models import AbstractProcessedImage, Upload
 from asyncimg.storage import get_backend
+
+if TYPE_CHECKING:  # importable before the app registry is ready (asyncimg.graphql's types)
+    from asyncimg.models import AbstractProcessedImage, Upload
 
 
 @dataclass(frozen=True)

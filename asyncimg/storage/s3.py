@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import Any
 from urllib.parse import quote
 
@@ -12,7 +11,6 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from asyncimg.storage.base import ObjectInfo, PresignedPost, StorageBackend
-from asyncimg.storage.sigv4 import ObjectUrlBase, presign_get, presign_post
 
 
 class S3Backend(StorageBackend):
@@ -32,7 +30,6 @@ class S3Backend(StorageBackend):
         # Custom endpoints (moto, MinIO) want path-style addressing; AWS wants virtual hosts.
         self.region = region
         session = boto3.session.Session()
-        self._credentials = session.get_credentials()
         self.client: Any = session.client(
             "s3",
             endpoint_url=endpoint_url,
@@ -53,74 +50,27 @@ class S3Backend(StorageBackend):
     ) -> PresignedPost:
         # Every condition is fixed by the server: the client chooses nothing it signs.
         now = datetime.now(UTC).replace(microsecond=0)
-        frozen = self._frozen_credentials()
-        if frozen is not None:
-            fields = presign_post(
-                self._post_url,
-                bucket=self.bucket,
-                key=key,
-                content_type=content_type,
-                max_size=max_size,
-                region=self.region,
-                access_key=frozen.access_key,
-                secret_key=frozen.secret_key,
-                token=frozen.token,
-                expires_in=expires_in,
-                now=now,
-            )
-            url = self._post_url
-        else:  # no static keys (anonymous, or an unusual provider): botocore decides
-            post = self.client.generate_presigned_post(
-                Bucket=self.bucket,
-                Key=key,
-                Fields={"Content-Type": content_type},
-                Conditions=[
-                    {"bucket": self.bucket},
-                    ["eq", "$key", key],
-                    ["eq", "$Content-Type", content_type],
-                    ["content-length-range", 1, max_size],
-                ],
-                ExpiresIn=expires_in,
-            )
-            url = post["url"]
-            fields = {str(k): str(v) for k, v in post["fields"].items()}
-        return PresignedPost(url=url, fields=fields, expires_at=now + timedelta(seconds=expires_in))
-
-    def _frozen_credentials(self) -> Any:
-        frozen = self._credentials.get_frozen_credentials() if self._credentials else None
-        if frozen is not None and frozen.access_key and frozen.secret_key:
-            return frozen
-        return None
-
-    @cached_property
-    def _post_url(self) -> str:
-        # Ask botocore once where the bucket takes form POSTs (virtual host or path style).
-        post = self.client.generate_presigned_post(Bucket=self.bucket, Key="k", ExpiresIn=60)
-        return str(post["url"])
-
-    @cached_property
-    def _object_base(self) -> ObjectUrlBase:
-        # Ask botocore once where objects live (virtual host or path style, endpoint, region).
-        sample = self.client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": "k"}, ExpiresIn=60
+        post = self.client.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[
+                {"bucket": self.bucket},
+                ["eq", "$key", key],
+                ["eq", "$Content-Type", content_type],
+                ["content-length-range", 1, max_size],
+            ],
+            ExpiresIn=expires_in,
         )
-        return ObjectUrlBase(sample.split("?", 1)[0][: -len("k")])
+        return PresignedPost(
+            url=str(post["url"]),
+            fields={str(k): str(v) for k, v in post["fields"].items()},
+            expires_at=now + timedelta(seconds=expires_in),
+        )
 
     def url(self, key: str) -> str:
         if self.media_url:
             return f"{self.media_url}/{quote(key)}"
-        frozen = self._frozen_credentials()
-        if frozen is not None:
-            return presign_get(
-                self._object_base,
-                key,
-                region=self.region,
-                access_key=frozen.access_key,
-                secret_key=frozen.secret_key,
-                token=frozen.token,
-                expires_in=self.download_expiration,
-                now=datetime.now(UTC),
-            )
         url: str = self.client.generate_presigned_url(
             "get_object",
             Params={"Bucket": self.bucket, "Key": key},

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from asyncimg.embedded import DemoProcess
+from config.embedded import DemoProcess
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image, ImageColor, ImageDraw
 
-from asyncimg.embedded import DemoProcess
+from config.embedded import DemoProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

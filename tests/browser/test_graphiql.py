@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from asyncimg.embedded import DemoProcess
+from config.embedded import DemoProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

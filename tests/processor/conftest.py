@@ -18,7 +18,7 @@ from typing import Any
 import boto3
 import pytest
 
-from image_processor.callback import sign
+from asyncimg_processor.callback import sign
 
 CALLBACK_SECRET = "processor-test-secret"
 

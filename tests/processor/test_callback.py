@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from image_processor.callback import (
+from asyncimg_processor.callback import (
     CallbackClient,
     CallbackPayload,
     CallbackRejected,
@@ -81,7 +81,7 @@ def test_the_app_s_answer_is_read(callback_receiver: CallbackReceiver) -> None:
 
 
 def test_an_answer_that_is_not_a_json_object_is_ignored() -> None:
-    from image_processor.callback import CallbackResponse, _json
+    from asyncimg_processor.callback import CallbackResponse, _json
 
     assert _json(b"<html>ok</html>") is None
     assert _json(b"[1, 2]") is None

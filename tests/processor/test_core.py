@@ -10,8 +10,8 @@ import time
 import pytest
 from PIL import Image, ImageCms, features
 
-from image_processor.core import Output, ProcessOptions, ProcessResult, process, sniff
-from image_processor.errors import ProcessingError
+from asyncimg_processor.core import Output, ProcessOptions, ProcessResult, process, sniff
+from asyncimg_processor.errors import ProcessingError
 from tests.processor import images
 
 DEFAULT = ProcessOptions()
@@ -349,7 +349,7 @@ def test_strip_resize_is_the_whole_image_resize(
 
     from PIL import ImageChops, ImageStat
 
-    from image_processor.core import _shrink
+    from asyncimg_processor.core import _shrink
 
     im = images.picture(*source)
     if mode == "RGBA":

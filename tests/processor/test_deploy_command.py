@@ -37,7 +37,7 @@ def deploy_settings(settings: Any) -> Any:
 def dry_run(*args: str) -> list[list[str]]:
     out = io.StringIO()
     call_command("asyncimg_deploy", "--dry-run", "--no-input", *args, stdout=out)
-    return [shlex.split(line) for line in out.getvalue().splitlines()]
+    return [shlex.split(line) for line in out.getvalue().splitlines() if not line.startswith("#")]
 
 
 def overrides(deploy: list[str]) -> dict[str, str]:
@@ -49,7 +49,7 @@ def test_dry_run_prints_build_and_deploy(deploy_settings: Any) -> None:
     build, deploy = dry_run(*OPTIONS)
 
     assert build == [
-        *("sam", "build", "--template-file", str(TEMPLATE)),
+        *("sam", "build", "--template-file", ".aws-sam/source/template.yaml"),
         *("--build-dir", ".aws-sam/build"),
     ]
     assert deploy[:2] == ["sam", "deploy"]
@@ -94,7 +94,7 @@ def test_prompts_for_what_settings_do_not_say(
     monkeypatch.setattr("builtins.input", lambda _prompt: next(answers))
     out = io.StringIO()
     call_command("asyncimg_deploy", "--dry-run", stdout=out)
-    deploy = shlex.split(out.getvalue().splitlines()[1])
+    deploy = shlex.split(out.getvalue().splitlines()[2])
     assert deploy[deploy.index("--stack-name") + 1] == "asyncimg-staging"
     assert overrides(deploy)["CallbackSecretParameter"] == "/asyncimg/callback-secret"
     assert overrides(deploy)["CallbackSecretArn"] == ""
@@ -129,9 +129,23 @@ def test_runs_sam_when_present(
     sam.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {log}\n')
     sam.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    call_command("asyncimg_deploy", "--no-input", *OPTIONS, stdout=io.StringIO())
+    build_dir = tmp_path / "aws-sam" / "build"
+    call_command(
+        "asyncimg_deploy",
+        "--no-input",
+        *OPTIONS,
+        "--build-dir",
+        str(build_dir),
+        stdout=io.StringIO(),
+    )
     calls = log.read_text().splitlines()
     assert [c.split()[0] for c in calls] == ["build", "deploy"]
+    # The template's CodeUri (.) holds the package, its requirements and nothing of sam/.
+    source = tmp_path / "aws-sam" / "source"
+    assert f"--template-file {source / 'template.yaml'}" in calls[0]
+    assert (source / "asyncimg_processor" / "handler.py").is_file()
+    assert (source / "requirements.txt").read_text().count("Pillow") == 1
+    assert not (source / "asyncimg_processor" / "sam").exists()
 
 
 class _CfnLoader(yaml.SafeLoader):

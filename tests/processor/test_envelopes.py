@@ -8,7 +8,7 @@ from urllib.parse import quote_plus
 
 import pytest
 
-from image_processor.envelopes import ObjectRef, parse_event
+from asyncimg_processor.envelopes import ObjectRef, parse_event
 
 
 def s3_record(key: str, *, event_name: str = "ObjectCreated:Put", size: int = 10) -> dict[str, Any]:

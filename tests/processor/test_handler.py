@@ -9,10 +9,15 @@ from typing import Any
 import boto3
 import pytest
 
-from image_processor import handler as handler_module
-from image_processor.callback import CallbackClient
-from image_processor.core import ProcessOptions
-from image_processor.handler import HandlerConfig, handle_event, lambda_handler, upload_id_from_key
+from asyncimg_processor import handler as handler_module
+from asyncimg_processor.callback import CallbackClient
+from asyncimg_processor.core import ProcessOptions
+from asyncimg_processor.handler import (
+    HandlerConfig,
+    handle_event,
+    lambda_handler,
+    upload_id_from_key,
+)
 from tests.processor import images
 from tests.processor.conftest import AwsWorld, CallbackReceiver
 

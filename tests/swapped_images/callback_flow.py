@@ -25,7 +25,6 @@ def main() -> dict[str, Any]:
     from django.utils import timezone
 
     from asyncimg.models import Upload
-    from asyncimg.services import callbacks_pg
     from tests.callbacks import callback_body, signed_headers
     from tests.swapped_images.models import SwappedImage
 
@@ -54,7 +53,6 @@ def main() -> dict[str, Any]:
     return {
         "tables": tables,
         "image_fk": relations.get("image_id"),
-        "path": "native" if callbacks_pg.available() else "orm",
         "response": [response.status_code, response.json()],
         "upload": {"status": upload.status, "image_id": str(upload.image_id)},
         "images": [

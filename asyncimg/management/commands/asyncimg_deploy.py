@@ -16,10 +16,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-import image_processor
+import asyncimg_processor
 from asyncimg.conf import app_settings
 
-TEMPLATE = Path(image_processor.__file__).resolve().parent.parent / "template.yaml"
+PACKAGE = Path(asyncimg_processor.__file__).resolve().parent
+#: The SAM template and the function's requirements, shipped in the wheel as package data.
+SAM_DIR = PACKAGE / "sam"
+TEMPLATE = SAM_DIR / "template.yaml"
 SAM_INSTALL_URL = (
     "https://docs.aws.amazon.com/serverless-application-model/latest/developerguide/"
     "install-sam-cli.html"
@@ -31,16 +34,33 @@ class DeployPlan:
     stack_name: str
     region: str
     parameters: dict[str, str]
-    template: Path = TEMPLATE
     build_dir: Path = Path(".aws-sam/build")
     use_container: bool = False
+
+    @property
+    def source_dir(self) -> Path:
+        """Where :meth:`stage` lays out the function's source for ``sam build``."""
+        return self.build_dir.parent / "source"
+
+    def stage(self) -> None:
+        """``template.yaml`` and ``requirements.txt`` next to a copy of ``asyncimg_processor``:
+        the layout the template's ``CodeUri: .`` expects, from a checkout or an installed wheel
+        alike (site-packages cannot be a code directory: sam would upload all of it)."""
+        shutil.rmtree(self.source_dir, ignore_errors=True)
+        shutil.copytree(
+            PACKAGE,
+            self.source_dir / PACKAGE.name,
+            ignore=shutil.ignore_patterns("sam", "__pycache__", "*.pyc"),
+        )
+        for name in ("template.yaml", "requirements.txt"):
+            shutil.copy2(SAM_DIR / name, self.source_dir / name)
 
     def commands(self) -> list[list[str]]:
         build = [
             "sam",
             "build",
             "--template-file",
-            str(self.template),
+            str(self.source_dir / "template.yaml"),
             "--build-dir",
             str(self.build_dir),
         ]
@@ -121,6 +141,7 @@ class Command(BaseCommand):
         plan = self.plan(options)
         commands = plan.commands()
         if options["dry_run"]:
+            self.stdout.write(f"# stages the function's source in {plan.source_dir}, then:")
             for command in commands:
                 self.stdout.write(shlex.join(command))
             return
@@ -129,6 +150,7 @@ class Command(BaseCommand):
                 f"The AWS SAM CLI ('sam') is not on PATH. Install it ({SAM_INSTALL_URL}) or run "
                 "with --dry-run to print the commands."
             )
+        plan.stage()
         for command in commands:
             self.stdout.write(f"$ {shlex.join(command)}")
             try:

@@ -26,8 +26,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from asyncimg.aws import bucket_cors, queue_notification, queue_policy
 from asyncimg.conf import app_settings
-from asyncimg.embedded import bucket_cors, queue_notification, queue_policy
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 #: A browser upload is a POST: S3 announces it as s3:ObjectCreated:Post.

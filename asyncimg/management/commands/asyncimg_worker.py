@@ -14,10 +14,10 @@ import boto3
 from django.core.management.base import BaseCommand, CommandError
 
 from asyncimg.conf import app_settings
-from image_processor.callback import CallbackClient
-from image_processor.core import ProcessOptions
-from image_processor.handler import HandlerConfig, handle_event
-from image_processor.worker import SqsWorker
+from asyncimg_processor.callback import CallbackClient
+from asyncimg_processor.core import ProcessOptions
+from asyncimg_processor.handler import HandlerConfig, handle_event
+from asyncimg_processor.worker import SqsWorker
 
 
 def handler_config() -> HandlerConfig:

@@ -1,3 +1,6 @@
+"""The app's mutations. Resolvers import the services when called, so that a project can import
+``asyncimg.graphql`` (and build its schema) in ``asgi.py`` before Django is set up."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -5,13 +8,14 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
-from asyncimg.services import uploads
-from graphql_schema.context import current_owner
-from graphql_schema.resolve import orm
-from graphql_schema.types import PresignedPost, RequestImageUploadInput, Upload, UploadTicket
+from asyncimg.graphql.context import current_owner
+from asyncimg.graphql.resolve import orm
+from asyncimg.graphql.types import PresignedPost, RequestImageUploadInput, Upload, UploadTicket
 
 
 def _request(info: Info[Any, Any], inputs: list[RequestImageUploadInput]) -> list[UploadTicket]:
+    from asyncimg.services import uploads
+
     owner = current_owner(info, create_session=True)
     tickets = uploads.request_uploads(
         owner,
@@ -31,11 +35,14 @@ def _request_one(info: Info[Any, Any], input: RequestImageUploadInput) -> Upload
 
 
 def _cancel(info: Info[Any, Any], id: strawberry.ID) -> Upload:
+    from asyncimg.services import uploads
+
     return Upload.from_state(uploads.cancel_upload(current_owner(info), id))
 
 
-@strawberry.type
-class Mutation:
+# Named as in the contract when used as is; a subclass takes its own name.
+@strawberry.type(name="Mutation")
+class AsyncImageMutation:
     @strawberry.mutation(
         description="A single-object presigned POST for one image; POST the file to its url."
     )

@@ -24,7 +24,7 @@ from typing import Any, Final
 import pillow_heif
 from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError, features
 
-from image_processor.errors import (
+from asyncimg_processor.errors import (
     CORRUPT_IMAGE,
     EMPTY_FILE,
     FILE_TOO_LARGE,

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from strawberry.channels import GraphQLWSConsumer
+from strawberry.schema.base import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -13,7 +14,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
 
 from asyncimg.conf import app_settings
-from graphql_schema.schema import schema
 
 
 class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
@@ -51,7 +51,7 @@ class GraphQLConsumer(GraphQLWSConsumer):
     graphql_transport_ws_handler_class = KeepAliveTransportWSHandler
 
 
-def graphql_ws_consumer() -> Any:
+def graphql_ws_consumer(schema: BaseSchema) -> Any:
     """The websocket consumer of ``/graphql/``: ``graphql-transport-ws`` only (a client asking for
     the legacy ``graphql-ws``, or for no subprotocol, is not given one and the connection is closed
     at once with code 4406), server keep-alive pings, a deadline for ``connection_init`` and a cap

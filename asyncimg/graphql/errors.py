@@ -4,9 +4,7 @@ they are logged as errors."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-import strawberry
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
@@ -58,18 +56,19 @@ def is_client_error(error: GraphQLError) -> bool:
     return original is None or isinstance(original, AsyncImgError | GraphQLError)
 
 
-class Schema(strawberry.Schema):
-    """strawberry's schema, logging only what is a bug.
+class ClientErrorLogFilter(logging.Filter):
+    """Keeps client errors out of strawberry's error log.
 
     strawberry logs every error of every operation with a traceback (``strawberry.execution``), so
-    a client sending a wrong content type filled the server's log with stack traces. Client errors
-    are answered with their code and logged at DEBUG, one line each; the rest is logged once, with
-    its traceback, on ``asyncimg.graphql``.
+    a client sending a wrong content type filled the server's log with stack traces. Installed on
+    that logger by the app (``AsyncImgConfig.ready``): client errors (:func:`is_client_error`)
+    become one DEBUG line on ``asyncimg.graphql``; bugs stay on strawberry's logger, with their
+    traceback, once each.
     """
 
-    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
-        for error in errors:
-            if is_client_error(error):
-                logger.debug("GraphQL client error: %s", error.message)
-            else:
-                logger.error("Unexpected error in GraphQL resolver", exc_info=error.original_error)
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.msg
+        if isinstance(error, GraphQLError) and is_client_error(error):
+            logger.debug("GraphQL client error: %s", error.message)
+            return False
+        return True

@@ -1,4 +1,5 @@
 """Subscriptions: the current state first, then every newer version, pushed over Channels.
+(Services are imported when called: see ``mutations.py``.)
 
 The consumer joins the group *before* reading the database, so a change committed between the read
 and the join cannot be lost; versions not newer than what was sent are dropped, so a change seen
@@ -14,12 +15,12 @@ import strawberry
 from asgiref.sync import sync_to_async
 from strawberry.types import Info
 
-from asyncimg.services import uploads
+from asyncimg.errors import ValidationError
+from asyncimg.graphql.context import current_owner
+from asyncimg.graphql.types import Upload
 from asyncimg.services.owners import Owner
 from asyncimg.services.publish import MESSAGE_TYPE, owner_group, upload_group
 from asyncimg.services.state import UploadState
-from graphql_schema.context import current_owner
-from graphql_schema.types import Upload
 
 #: ids remembered per ``uploadEvents`` subscription to drop duplicate versions
 _SEEN_LIMIT = 10_000
@@ -29,7 +30,7 @@ def _consumer(info: Info[Any, Any]) -> Any:
     context = info.context
     ws = context.get("ws") if isinstance(context, dict) else None
     if ws is None:
-        raise uploads.ValidationError(
+        raise ValidationError(
             "Subscriptions are served over the websocket at /graphql/ (graphql-transport-ws).",
             code="BAD_REQUEST",
         )
@@ -37,11 +38,14 @@ def _consumer(info: Info[Any, Any]) -> Any:
 
 
 def _owned_state(info: Info[Any, Any], pk: str) -> UploadState:
-    return uploads.get_upload(current_owner(info), pk)
+    from asyncimg.services.uploads import get_upload
+
+    return get_upload(current_owner(info), pk)
 
 
-@strawberry.type
-class Subscription:
+# Named as in the contract when used as is; a subclass takes its own name.
+@strawberry.type(name="Subscription")
+class AsyncImageSubscription:
     @strawberry.subscription(
         description="The upload's current state, then every change; completes after READY, "
         "FAILED or EXPIRED."
@@ -50,7 +54,9 @@ class Subscription:
         self, info: Info[Any, Any], upload_id: strawberry.ID
     ) -> AsyncGenerator[Upload, None]:
         ws = _consumer(info)
-        pk = str(uploads.parse_upload_id(upload_id))
+        from asyncimg.services.uploads import parse_upload_id
+
+        pk = str(parse_upload_id(upload_id))
         async with ws.listen_to_channel(MESSAGE_TYPE, groups=[upload_group(pk)]) as messages:
             # Joined first, read second: nothing committed in between can be missed. Somebody
             # else's upload raises NOT_FOUND here, before anything is sent.

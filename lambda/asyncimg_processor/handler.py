@@ -1,9 +1,9 @@
 """The processor's entry points: ``lambda_handler`` for AWS and ``handle_event`` for everyone.
 
 Per created object under the temporary prefix (``<temp prefix><upload-id>/<name>``):
-HEAD (re-check the size), callback ``processing``, GET, :func:`~image_processor.core.process`,
+HEAD (re-check the size), callback ``processing``, GET, :func:`~asyncimg_processor.core.process`,
 PUT the outputs under ``<processed prefix><upload-id>/``, callback ``succeeded``, DELETE the
-temporary object. A :class:`~image_processor.errors.ProcessingError` (the upload is unusable)
+temporary object. A :class:`~asyncimg_processor.errors.ProcessingError` (the upload is unusable)
 sends ``failed`` and deletes the temporary object. Anything else (S3 or the callback endpoint
 unavailable) fails the record: its SQS message is reported in ``batchItemFailures`` and is
 redelivered after the visibility timeout; every step is idempotent, so a redelivery redoes at most
@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from image_processor.callback import (
+from asyncimg_processor.callback import (
     CallbackClient,
     CallbackPayload,
     CallbackRejected,
@@ -31,9 +31,9 @@ from image_processor.callback import (
     Event,
     event_id,
 )
-from image_processor.core import DEFAULT_ALLOWED_TYPES, Output, ProcessOptions, process
-from image_processor.envelopes import ObjectRef, parse_event
-from image_processor.errors import FILE_TOO_LARGE, ProcessingError
+from asyncimg_processor.core import DEFAULT_ALLOWED_TYPES, Output, ProcessOptions, process
+from asyncimg_processor.envelopes import ObjectRef, parse_event
+from asyncimg_processor.errors import FILE_TOO_LARGE, ProcessingError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -4,13 +4,15 @@
   real bucket: CORS for the browser's POST, a queue, and the S3 → SQS ``ObjectCreated``
   notification on the temporary prefix (see :func:`bucket_cors`, :func:`queue_notification`);
 * the Django settings the app reads lazily, pointed at it (:func:`configure_settings`);
-* the processor's :class:`~image_processor.worker.SqsWorker` in a thread (built like
+* the processor's :class:`~asyncimg_processor.worker.SqsWorker` in a thread (built like
   ``manage.py asyncimg_worker`` builds it), running the same
-  :func:`~image_processor.handler.handle_event` as the Lambda and calling back over HTTP;
+  :func:`~asyncimg_processor.handler.handle_event` as the Lambda and calling back over HTTP;
 * the ASGI application served by uvicorn with ONE worker: with the in-memory channel layer the
   callback and the websocket subscribers must share a process.
 
-The CORS and notification builders are also what ``manage.py asyncimg_doctor`` prints as fixes.
+The bucket's CORS, notification and queue policy come from :mod:`asyncimg.aws`, the builders
+``manage.py asyncimg_doctor`` prints as fixes: the demo's bucket is set up exactly as the doctor
+asks of a real one.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asyncimg.aws import bucket_cors, queue_notification, queue_policy
+
 logger = logging.getLogger(__name__)
 
 
@@ -40,60 +44,9 @@ class DemoError(RuntimeError):
     """The demo cannot start; the message says why and what to do."""
 
 
-#: Id of the notification configuration the demo (and the doctor's fix) installs.
-NOTIFICATION_ID = "asyncimg-uploads"
 #: SQS long poll of the demo worker. moto (like SQS) answers a long poll as soon as a message
 #: arrives, so this only bounds how long shutting down waits for the poll in progress.
 WORKER_WAIT_SECONDS = 1
-
-
-# --- the bucket setup the app expects ----------------------------------------------------------
-
-
-def bucket_cors(origins: Iterable[str]) -> dict[str, Any]:
-    """The ``CORSConfiguration`` letting pages on ``origins`` POST uploads and GET images."""
-    return {
-        "CORSRules": [
-            {
-                "AllowedOrigins": sorted(set(origins)),
-                "AllowedMethods": ["POST", "GET", "HEAD"],
-                "AllowedHeaders": ["*"],
-                "ExposeHeaders": ["ETag", "Location"],
-                "MaxAgeSeconds": 3000,
-            }
-        ]
-    }
-
-
-def queue_notification(queue_arn: str, prefix: str) -> dict[str, Any]:
-    """The ``NotificationConfiguration`` sending every created object under ``prefix`` to SQS."""
-    return {
-        "QueueConfigurations": [
-            {
-                "Id": NOTIFICATION_ID,
-                "QueueArn": queue_arn,
-                "Events": ["s3:ObjectCreated:*"],
-                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
-            }
-        ]
-    }
-
-
-def queue_policy(queue_arn: str, bucket: str) -> dict[str, Any]:
-    """The queue policy AWS requires before S3 may send events of ``bucket`` to the queue."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AllowS3ObjectCreated",
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
-            }
-        ],
-    }
 
 
 def origins_for(host: str, port: int) -> list[str]:
@@ -256,8 +209,9 @@ def configure_settings(values: EmbeddedSettings) -> None:
     settings.ASYNC_IMAGE_UPLOAD_QUEUE_URL = values.queue_url
     settings.ASYNC_IMAGE_UPLOAD_CALLBACK_URL = values.callback_url
     settings.ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS = [values.callback_secret]
-    # Anonymous visitors upload; their uploads belong to their session.
+    # Anonymous visitors upload; their uploads belong to their session. GraphiQL is on.
     settings.ASYNC_IMAGE_UPLOAD_ALLOW_ANONYMOUS = True
+    settings.ASYNC_IMAGE_UPLOAD_GRAPHIQL = True
     # Processed images are served by moto with presigned GET URLs, not from a CDN.
     settings.ASYNC_IMAGE_UPLOAD_MEDIA_URL = None
     host = values.allowed_host
@@ -434,11 +388,8 @@ class Demo:
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
         from django.utils.module_loading import import_string
 
-        from consumers.asgi import build_application
-
-        # The project's own ASGI application (the bundled project's is config.asgi), else ours.
-        asgi_path = getattr(settings, "ASGI_APPLICATION", None)
-        application = import_string(asgi_path) if asgi_path else build_application()
+        # The project's own ASGI application (the bundled project's is config.asgi).
+        application = import_string(settings.ASGI_APPLICATION)
 
         config = uvicorn.Config(
             # Static files (the client module) straight from the app directories: no collectstatic.

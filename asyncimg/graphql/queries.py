@@ -1,3 +1,5 @@
+"""The app's queries (services imported when called: see ``mutations.py``)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,19 +8,22 @@ import strawberry
 from strawberry.relay import PageInfo
 from strawberry.types import Info
 
-from asyncimg.services import uploads
-from graphql_schema.context import current_owner
-from graphql_schema.resolve import orm
-from graphql_schema.types import Upload, UploadConnection, UploadEdge, UploadStatus
+from asyncimg.graphql.context import current_owner
+from asyncimg.graphql.resolve import orm
+from asyncimg.graphql.types import Upload, UploadConnection, UploadEdge, UploadStatus
 
 
 def _upload(info: Info[Any, Any], id: strawberry.ID) -> Upload:
+    from asyncimg.services import uploads
+
     return Upload.from_state(uploads.get_upload(current_owner(info), id))
 
 
 def _uploads(
     info: Info[Any, Any], status: UploadStatus | None, first: int | None, after: str | None
 ) -> UploadConnection:
+    from asyncimg.services import uploads
+
     page = uploads.list_uploads(
         current_owner(info),
         # The member's name: mypy types .value as strawberry's EnumValueDefinition (the
@@ -42,8 +47,9 @@ def _uploads(
     )
 
 
-@strawberry.type
-class Query:
+# Named as in the contract when used as is; a subclass takes its own name.
+@strawberry.type(name="Query")
+class AsyncImageQuery:
     @strawberry.field(description="One of your uploads. Somebody else's id is NOT_FOUND.")
     def upload(self, info: Info[Any, Any], id: strawberry.ID) -> Upload | None:
         # Owner lookup, query and rendering in one call (one thread hop over the websocket).

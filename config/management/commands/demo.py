@@ -2,7 +2,7 @@
 
 Needs nothing but the ``demo`` extra: SQLite under ``var/`` (``ASYNCIMG_DATA_DIR``), a moto server
 for S3 and SQS, the processor's worker in a thread and one uvicorn server. ``REDIS_URL`` and
-``DATABASE_URL`` are honoured when set. See :mod:`asyncimg.embedded`.
+``DATABASE_URL`` are honoured when set. See :mod:`config.embedded`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from asyncimg.embedded import Demo, DemoError
+        from config.embedded import Demo, DemoError
 
         verbosity = int(options["verbosity"])
         demo = Demo(

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import re
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.templatetags.static import static
 from strawberry.django.views import GraphQLView as StrawberryGraphQLView
 
-from graphql_schema.schema import schema
+from asyncimg.conf import app_settings
 
 #: Versions of GraphiQL's files vendored under ``asyncimg/static/asyncimg/graphiql/``.
 VENDORED = {
@@ -28,15 +28,18 @@ def _local(match: re.Match[str]) -> str:
 
 
 class GraphQLView(StrawberryGraphQLView):
-    """GraphQL over HTTP and GraphiQL. CSRF stays on: cookies authenticate this endpoint, so
-    GraphiQL (which sends the ``csrftoken`` cookie as ``X-CSRFToken``) gets the cookie here.
-    GraphiQL's scripts come from our static files instead of a CDN, so it works offline.
+    """GraphQL over HTTP and GraphiQL: ``GraphQLView.as_view(schema=schema)``.
+
+    CSRF stays on: cookies authenticate this endpoint, so GraphiQL (which sends the ``csrftoken``
+    cookie as ``X-CSRFToken``) gets the cookie here. GraphiQL's scripts come from our static files
+    instead of a CDN, so it works offline; it is served only when ``ASYNC_IMAGE_UPLOAD_GRAPHIQL``
+    (default: ``DEBUG``).
 
     A synchronous view on purpose: an operation is ORM work from start to end, so under ASGI the
-    whole request (Django's middleware, parsing, the resolvers' queries, signing) runs in the one
-    worker thread Django hands it to, with no thread round trip per resolver or per middleware
-    (see ``graphql_schema/resolve.py`` and ``consumers/django_http.py``). Over the websocket the
-    same resolvers run on the event loop and move their ORM work to a thread.
+    whole operation (parsing, the resolvers' queries, signing) runs in the one worker thread
+    Django hands the view to, with no thread round trip per resolver (see
+    ``asyncimg/graphql/resolve.py``). Over the websocket the same resolvers run on the event loop
+    and move their ORM work to a thread.
     """
 
     @property
@@ -44,8 +47,7 @@ class GraphQLView(StrawberryGraphQLView):
         return _CDN.sub(_local, super().graphql_ide_html)
 
     def render_graphql_ide(self, request: HttpRequest) -> HttpResponse:
+        if not app_settings.GRAPHIQL:
+            raise Http404("GraphiQL is off (ASYNC_IMAGE_UPLOAD_GRAPHIQL).")
         get_token(request)
         return super().render_graphql_ide(request)
-
-
-graphql_view = GraphQLView.as_view(schema=schema)
