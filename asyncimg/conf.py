@@ -200,6 +200,30 @@ class AppSettings:
         return int(self._get("GRAPHQL_MAX_DEPTH", 10))
 
     @property
+    def GRAPHQL_MAX_COST(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_GRAPHQL_MAX_COST``: most fields one operation may resolve, each
+        counted once per item of the pages (``first``) above it."""
+        return int(self._get("GRAPHQL_MAX_COST", 5000))
+
+    @property
+    def GRAPHQL_MAX_BYTES(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_GRAPHQL_MAX_BYTES``: largest GraphQL request body over HTTP and
+        largest websocket message (64 KiB)."""
+        return int(self._get("GRAPHQL_MAX_BYTES", 64 * 1024))
+
+    @property
+    def GRAPHQL_MAX_LIST_LENGTH(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_GRAPHQL_MAX_LIST_LENGTH``: longest list in an operation's
+        variables, refused before coercion."""
+        return int(self._get("GRAPHQL_MAX_LIST_LENGTH", 100))
+
+    @property
+    def GRAPHQL_INTROSPECTION(self) -> bool:
+        """``ASYNC_IMAGE_UPLOAD_GRAPHQL_INTROSPECTION``: answer introspection queries and suggest
+        field names in errors. Default: ``DEBUG``."""
+        return bool(self._get("GRAPHQL_INTROSPECTION", settings.DEBUG))
+
+    @property
     def MAX_SUBSCRIPTIONS_PER_CONNECTION(self) -> int:
         """``ASYNC_IMAGE_UPLOAD_MAX_SUBSCRIPTIONS_PER_CONNECTION``: concurrent subscriptions."""
         return int(self._get("MAX_SUBSCRIPTIONS_PER_CONNECTION", 50))
@@ -218,9 +242,9 @@ class AppSettings:
     @property
     def WEBSOCKET_ALLOWED_ORIGINS(self) -> tuple[str, ...] | None:
         """``ASYNC_IMAGE_UPLOAD_WEBSOCKET_ALLOWED_ORIGINS``: origins (``https://app.example.com``,
-        or ``*``) whose pages may open the GraphQL websocket. Default (None): the page's own host
-        and ``CSRF_TRUSTED_ORIGINS``. Independent of ``ALLOWED_HOSTS`` on purpose: browsers send
-        cookies on cross-site websockets, so this is the websocket's CSRF protection."""
+        or ``*``) whose pages may open the GraphQL websocket besides the same origin. Default
+        (None): ``CSRF_TRUSTED_ORIGINS``. Independent of ``ALLOWED_HOSTS`` on purpose: browsers
+        send cookies on cross-site websockets, so this is the websocket's CSRF protection."""
         value = self._get("WEBSOCKET_ALLOWED_ORIGINS", None)
         if value is None:
             return None

@@ -212,6 +212,7 @@ def configure_settings(values: EmbeddedSettings) -> None:
     # Anonymous visitors upload; their uploads belong to their session. GraphiQL is on.
     settings.ASYNC_IMAGE_UPLOAD_ALLOW_ANONYMOUS = True
     settings.ASYNC_IMAGE_UPLOAD_GRAPHIQL = True
+    settings.ASYNC_IMAGE_UPLOAD_GRAPHQL_INTROSPECTION = True
     # Processed images are served by moto with presigned GET URLs, not from a CDN.
     settings.ASYNC_IMAGE_UPLOAD_MEDIA_URL = None
     host = values.allowed_host

@@ -16,6 +16,7 @@ ASYNC_IMAGE_UPLOAD_REGION = "us-east-1"
 ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS = ["test-callback-secret"]
 ASYNC_IMAGE_UPLOAD_CALLBACK_URL = "http://127.0.0.1:8000/async_image/callback/"
 ASYNC_IMAGE_UPLOAD_GRAPHIQL = True
+ASYNC_IMAGE_UPLOAD_GRAPHQL_INTROSPECTION = True
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}
 # Short websocket timers for the live-server test of pings and the connection_init deadline.

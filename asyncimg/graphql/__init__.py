@@ -28,19 +28,22 @@ __all__ = ["AsyncImageMutation", "AsyncImageQuery", "AsyncImageSubscription", "e
 
 def extensions(*, max_tokens: int = 2000) -> list[Callable[[], Any] | type]:
     """The schema extensions the app's contract relies on, in order: stable ``extensions.code``
-    on every error (first, so that it sees every error, parse errors included), a token limit,
-    a parse cache, depth and alias limits, and a validation cache. Add the project's own after
-    them."""
-    from strawberry.extensions import MaxTokensLimiter, ValidationCache
+    on every error (first, so that it sees every error, parse errors included), a token limit, a
+    parse cache, and the document limits with cached validation (see
+    :mod:`asyncimg.graphql.limits`). Add the project's own after them, and no second validation
+    cache."""
+    from strawberry.extensions import MaxTokensLimiter
 
     from asyncimg.graphql.errors import ErrorCodes
-    from asyncimg.graphql.limits import ParseCache, document_limits
+    from asyncimg.graphql.limits import DocumentLimits, ParseCache
+    from asyncimg.graphql.roots import RootValue
 
     return [
         ErrorCodes,
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         # Clients send the same few operations again and again: parse and validate each once.
         ParseCache,
-        document_limits,
-        lambda: ValidationCache(maxsize=256),
+        DocumentLimits,
+        # Plain fields with defaults on the project's root types (`hello: str = "world"`).
+        RootValue,
     ]

@@ -3,17 +3,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
+from django.conf import settings
 from strawberry.channels import GraphQLWSConsumer
+from strawberry.http.websocket_origin import normalize_allowed_origins, normalize_origin
 from strawberry.schema.base import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+)
 
 from asyncimg.conf import app_settings
+
+#: RFC 6455's close code for a message larger than the endpoint accepts
+WS_MESSAGE_TOO_BIG = 1009
 
 
 class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
@@ -26,6 +34,20 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     """
 
     keepalive_task: asyncio.Task[None] | None = None
+
+    async def handle_message(self, message: Any) -> None:
+        # strawberry indexes frames as dicts and uses ``id`` as a dict key: a JSON array, or an
+        # object ``id``, raised inside its handler and left the socket open and deaf. Refused
+        # here the way the protocol says: close 4400.
+        if (
+            not isinstance(message, dict)
+            or not isinstance(message.get("type"), str)
+            or not isinstance(message.get("id", ""), str)
+            or (message["type"] == "subscribe" and not _valid_subscribe_payload(message))
+        ):
+            await self.handle_invalid_message("Failed to parse message")
+            return
+        await super().handle_message(cast(Message, message))
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         await super().handle_connection_init(message)
@@ -47,8 +69,46 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         await super().shutdown()
 
 
+def _valid_subscribe_payload(message: dict[str, Any]) -> bool:
+    payload = message.get("payload")
+    return (
+        isinstance(payload, dict)
+        and isinstance(payload.get("query"), str)
+        and isinstance(payload.get("variables") or {}, dict)
+        and isinstance(payload.get("operationName") or "", str)
+        and isinstance(payload.get("extensions") or {}, dict)
+    )
+
+
 class GraphQLConsumer(GraphQLWSConsumer):
+    """strawberry's Channels consumer with our limits, keep-alives and origin rule.
+
+    Origins: strawberry accepts a socket without ``Origin`` (not a browser: no cookie to abuse)
+    and a same-origin page; any other origin must be in
+    ``ASYNC_IMAGE_UPLOAD_WEBSOCKET_ALLOWED_ORIGINS`` (default: ``CSRF_TRUSTED_ORIGINS``). Read on
+    every connection, independent of ``ALLOWED_HOSTS``: browsers send cookies on cross-site
+    websockets, so this is the websocket's CSRF protection.
+    """
+
     graphql_transport_ws_handler_class = KeepAliveTransportWSHandler
+
+    def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
+        configured = app_settings.WEBSOCKET_ALLOWED_ORIGINS
+        if configured is None:
+            configured = tuple(getattr(settings, "CSRF_TRUSTED_ORIGINS", ()))
+        if "*" in configured:
+            return True
+        normalized = normalize_origin(origin)
+        return normalized is not None and normalized in normalize_allowed_origins(configured)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Checked before strawberry decodes the JSON. The ASGI server's own limit (uvicorn's
+        # --ws-max-size, 16 MiB by default) bounds what reaches this far: set it to match.
+        size = len(text_data) if text_data is not None else len(bytes_data or b"")
+        if size > app_settings.GRAPHQL_MAX_BYTES:
+            await self.close(code=WS_MESSAGE_TOO_BIG)
+            return
+        await super().receive(text_data=text_data, bytes_data=bytes_data)
 
 
 def graphql_ws_consumer(schema: BaseSchema) -> Any:

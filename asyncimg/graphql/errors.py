@@ -4,15 +4,18 @@ they are logged as errors."""
 from __future__ import annotations
 
 import logging
+import re
 
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
 
+from asyncimg.conf import app_settings
 from asyncimg.errors import AsyncImgError
 
 logger = logging.getLogger("asyncimg.graphql")
 
 INTERNAL = "INTERNAL_SERVER_ERROR"
+_SUGGESTION = re.compile(r" Did you mean .*\?$")
 
 
 class ErrorCodes(MaskErrors):
@@ -44,6 +47,9 @@ class ErrorCodes(MaskErrors):
             extensions = dict(error.extensions or {})
             extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
             error.extensions = extensions
+            if not app_settings.GRAPHQL_INTROSPECTION:
+                # graphql-core's "Did you mean ...?" would list the schema's names one by one.
+                error.message = _SUGGESTION.sub("", error.message)
             return error
         masked = self.anonymise_error(error)
         masked.extensions = {"code": INTERNAL}

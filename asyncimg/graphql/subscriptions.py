@@ -50,47 +50,53 @@ class AsyncImageSubscription:
         description="The upload's current state, then every change; completes after READY, "
         "FAILED or EXPIRED."
     )
-    async def image_processed(
+    def image_processed(
         self, info: Info[Any, Any], upload_id: strawberry.ID
     ) -> AsyncGenerator[Upload, None]:
+        # A plain function returning the generator: over HTTP, BAD_REQUEST is raised here, as
+        # the field's error, instead of an async generator that HTTP execution cannot iterate.
         ws = _consumer(info)
         from asyncimg.services.uploads import parse_upload_id
 
-        pk = str(parse_upload_id(upload_id))
-        async with ws.listen_to_channel(MESSAGE_TYPE, groups=[upload_group(pk)]) as messages:
-            # Joined first, read second: nothing committed in between can be missed. Somebody
-            # else's upload raises NOT_FOUND here, before anything is sent.
-            state = await sync_to_async(_owned_state)(info, pk)
+        return _image_processed(ws, info, str(parse_upload_id(upload_id)))
+
+    @strawberry.subscription(description="Every change to any of your uploads.")
+    def upload_events(self, info: Info[Any, Any]) -> AsyncGenerator[Upload, None]:
+        return _upload_events(_consumer(info), info)
+
+
+async def _image_processed(ws: Any, info: Info[Any, Any], pk: str) -> AsyncGenerator[Upload, None]:
+    async with ws.listen_to_channel(MESSAGE_TYPE, groups=[upload_group(pk)]) as messages:
+        # Joined first, read second: nothing committed in between can be missed. Somebody
+        # else's upload raises NOT_FOUND here, before anything is sent.
+        state = await sync_to_async(_owned_state)(info, pk)
+        yield Upload.from_state(state)
+        if state.is_terminal:
+            return
+        last = state.version
+        async for message in messages:
+            data = message["upload"]
+            # The consumer's queue gets every upload message of the connection.
+            if data["id"] != pk or data["version"] <= last:
+                continue
+            state = UploadState.from_message(data)
+            last = state.version
             yield Upload.from_state(state)
             if state.is_terminal:
                 return
-            last = state.version
-            async for message in messages:
-                data = message["upload"]
-                # The consumer's queue gets every upload message of the connection.
-                if data["id"] != pk or data["version"] <= last:
-                    continue
-                state = UploadState.from_message(data)
-                last = state.version
-                yield Upload.from_state(state)
-                if state.is_terminal:
-                    return
 
-    @strawberry.subscription(description="Every change to any of your uploads.")
-    async def upload_events(self, info: Info[Any, Any]) -> AsyncGenerator[Upload, None]:
-        ws = _consumer(info)
-        owner: Owner = await sync_to_async(current_owner)(info)
-        seen: dict[str, int] = {}
-        async with ws.listen_to_channel(
-            MESSAGE_TYPE, groups=[owner_group(owner.group_key)]
-        ) as messages:
-            async for message in messages:
-                data = message["upload"]
-                if data["owner_key"] != owner.group_key or data["version"] <= seen.get(
-                    data["id"], 0
-                ):
-                    continue
-                if len(seen) >= _SEEN_LIMIT:
-                    seen.clear()
-                seen[data["id"]] = data["version"]
-                yield Upload.from_state(UploadState.from_message(data))
+
+async def _upload_events(ws: Any, info: Info[Any, Any]) -> AsyncGenerator[Upload, None]:
+    owner: Owner = await sync_to_async(current_owner)(info)
+    seen: dict[str, int] = {}
+    async with ws.listen_to_channel(
+        MESSAGE_TYPE, groups=[owner_group(owner.group_key)]
+    ) as messages:
+        async for message in messages:
+            data = message["upload"]
+            if data["owner_key"] != owner.group_key or data["version"] <= seen.get(data["id"], 0):
+                continue
+            if len(seen) >= _SEEN_LIMIT:
+                seen.clear()
+            seen[data["id"]] = data["version"]
+            yield Upload.from_state(UploadState.from_message(data))

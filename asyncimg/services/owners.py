@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q
+from django.utils.crypto import salted_hmac
 
 from asyncimg.conf import app_settings
 from asyncimg.errors import Unauthenticated
@@ -27,15 +28,20 @@ class Owner:
 
     @property
     def group_key(self) -> str:
-        """A channel-group-safe name of this owner (letters, digits, ``.``, ``-``, ``_``)."""
-        if self.user_id is not None:
-            return f"u{self.user_id}"
-        return f"s{self.session_key}"
+        return owner_key(self.user_id, self.session_key)
 
     def create_kwargs(self) -> dict[str, Any]:
         if self.user_id is not None:
             return {"owner_id": self.user_id, "session_key": ""}
         return {"owner_id": None, "session_key": self.session_key or ""}
+
+
+def owner_key(user_id: Any, session_key: str | None) -> str:
+    """The owner's name in channel groups and published messages: a keyed hash, never the
+    session key itself (a bearer secret), nor a user id that anyone reading Redis could map.
+    Letters and digits only, as channel-group names require."""
+    raw = f"u{user_id}" if user_id is not None else f"s{session_key or ''}"
+    return salted_hmac("asyncimg.owner", raw, algorithm="sha256").hexdigest()[:40]
 
 
 def owner_of(user: Any, session: Any, *, create_session: bool) -> Owner:

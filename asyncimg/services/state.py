@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from asyncimg.services.owners import owner_key
 from asyncimg.storage import get_backend
 
 if TYPE_CHECKING:  # importable before the app registry is ready (asyncimg.graphql's types)
@@ -61,9 +62,6 @@ class UploadState:
     @classmethod
     def from_model(cls, upload: Upload) -> UploadState:
         """Needs ``upload.image`` loaded (``select_related("image")``) to stay at one query."""
-        owner_key = (
-            f"u{upload.owner_id}" if upload.owner_id is not None else f"s{upload.session_key}"
-        )
         return cls(
             id=str(upload.pk),
             status=str(upload.status),
@@ -77,7 +75,7 @@ class UploadState:
             error_code=upload.error_code,
             error_message=upload.error_message,
             image=image_state(upload.image) if upload.image is not None else None,
-            owner_key=owner_key,
+            owner_key=owner_key(upload.owner_id, upload.session_key or None),
         )
 
     def to_message(self) -> dict[str, Any]:

@@ -1,0 +1,331 @@
+"""Hostile and malformed GraphQL input is refused cheaply, with a code, before any work: byte
+limits on HTTP bodies and websocket messages, list lengths in variables, query cost, fragments
+that are undefined or cyclic, subscriptions over HTTP, malformed websocket frames, origins.
+
+The websocket tests drive the bundled ASGI application in process with Channels'
+``WebsocketCommunicator`` (the in-memory channel layer of the test settings).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from asgiref.testing import ApplicationCommunicator
+from django.db import connections
+from django.test import Client
+
+from asyncimg.models import Upload
+from tests.conftest import GraphQL, error_codes
+
+REQUEST_MANY = """
+mutation($inputs: [RequestImageUploadInput!]!) {
+  requestImageUploads(inputs: $inputs) { upload { id } }
+}
+"""
+FILE = {"filename": "a.jpg", "contentType": "image/jpeg", "size": 10}
+
+
+def post_raw(client: Client, body: bytes | str, **extra: Any) -> Any:
+    client.get("/graphql/", HTTP_ACCEPT="text/html")  # the CSRF cookie
+    return client.post(
+        "/graphql/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value,
+        **extra,
+    )
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_body_over_the_byte_limit_is_refused_unread(client: Client, user: Any) -> None:
+    client.force_login(user)
+    body = json.dumps({"query": REQUEST_MANY, "variables": {"inputs": [FILE] * 250_000}})
+    response = post_raw(client, body)
+    assert response.status_code == 413
+    assert error_codes(response.json()) == ["REQUEST_TOO_LARGE"]
+    assert Upload.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_byte_limit_is_a_setting(client: Client, user: Any, settings: Any) -> None:
+    client.force_login(user)
+    settings.ASYNC_IMAGE_UPLOAD_GRAPHQL_MAX_BYTES = 100
+    response = post_raw(client, json.dumps({"query": "{ uploads { totalCount } }" + " " * 100}))
+    assert response.status_code == 413
+    settings.ASYNC_IMAGE_UPLOAD_GRAPHQL_MAX_BYTES = 64 * 1024
+    response = post_raw(client, json.dumps({"query": "{ uploads { totalCount } }" + " " * 100}))
+    assert response.json() == {"data": {"uploads": {"totalCount": 0}}}
+
+
+@pytest.mark.django_db
+def test_a_long_list_in_variables_is_refused_before_coercion(gql: GraphQL, s3: Any) -> None:
+    result = gql(REQUEST_MANY, {"inputs": [1] * 101})  # not even objects: never coerced
+    assert error_codes(result) == ["INPUT_TOO_LARGE"]
+    nested = {"inputs": [{**FILE, "filename": ["x"] * 500}]}
+    assert error_codes(gql(REQUEST_MANY, nested)) == ["INPUT_TOO_LARGE"]
+    assert Upload.objects.count() == 0
+    # Under the limit the resolver's own cap (10 files) answers.
+    assert error_codes(gql(REQUEST_MANY, {"inputs": [FILE] * 11})) == ["TOO_MANY_FILES"]
+
+
+@pytest.mark.django_db
+def test_costly_queries_are_refused(gql: GraphQL) -> None:
+    page = "uploads(first: 100) { edges { node { id image { url variants { url } } } } }"
+    aliased = "{ " + " ".join(f"a{i}: {page}" for i in range(25)) + " }"
+    result = gql(aliased)
+    assert error_codes(result) == ["QUERY_TOO_COMPLEX"]
+    assert "limit is 5000" in result["errors"][0]["message"]
+    # One such page is fine.
+    assert "errors" not in gql("{ " + page + " }")
+
+
+@pytest.mark.django_db
+def test_a_variable_page_size_counts_as_the_largest_page(gql: GraphQL) -> None:
+    page = "uploads(first: $n) { edges { node { id image { url variants { url } } } } }"
+    aliased = "query($n: Int) { " + " ".join(f"a{i}: {page}" for i in range(25)) + " }"
+    assert error_codes(gql(aliased, {"n": 1})) == ["QUERY_TOO_COMPLEX"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ ...X }",
+        "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+        # Each fragment spreads the next twice: 2**40 fields if expanded naively.
+        "query { ...F0 } "
+        + " ".join(
+            f"fragment F{i} on Query {{ ...F{i + 1} a{i}: __typename ...F{i + 1} }}"
+            for i in range(40)
+        )
+        + " fragment F40 on Query { __typename }",
+    ],
+    ids=["undefined", "cycle", "exponential"],
+)
+def test_fragments_cannot_break_or_stall_validation(gql: GraphQL, query: str) -> None:
+    result = gql(query)
+    codes = set(error_codes(result))
+    assert codes <= {"GRAPHQL_VALIDATION_FAILED", "QUERY_TOO_COMPLEX"}
+    assert codes
+
+
+@pytest.mark.django_db
+def test_a_subscription_over_http_is_a_bad_request(gql: GraphQL) -> None:
+    result = gql("subscription { uploadEvents { id } }")
+    assert error_codes(result) == ["BAD_REQUEST"]
+    assert "websocket" in result["errors"][0]["message"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '"a string"', ""])
+def test_a_body_that_is_not_an_operation_answers_json_with_a_code(
+    client: Client, user: Any, body: str
+) -> None:
+    client.force_login(user)
+    response = post_raw(client, body)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert error_codes(response.json()) == ["BAD_REQUEST"]
+
+
+@pytest.mark.django_db
+def test_introspection_and_suggestions_follow_the_setting(gql: GraphQL, settings: Any) -> None:
+    settings.ASYNC_IMAGE_UPLOAD_GRAPHQL_INTROSPECTION = False
+    result = gql("{ __schema { types { name } } }")
+    assert set(error_codes(result)) == {"GRAPHQL_VALIDATION_FAILED"}
+    assert "introspection" in result["errors"][0]["message"]
+    typo = gql("{ upload(id: 1) { statu } }")
+    assert "Did you mean" not in typo["errors"][0]["message"]
+    settings.ASYNC_IMAGE_UPLOAD_GRAPHQL_INTROSPECTION = True
+    assert "errors" not in gql("{ __schema { queryType { name } } }")
+    assert "Did you mean 'status'?" in gql("{ upload(id: 1) { statu } }")["errors"][0]["message"]
+
+
+def test_introspection_defaults_to_debug(settings: Any) -> None:
+    from asyncimg.conf import app_settings
+
+    del settings.ASYNC_IMAGE_UPLOAD_GRAPHQL_INTROSPECTION
+    del settings.ASYNC_IMAGE_UPLOAD_GRAPHIQL
+    settings.DEBUG = False
+    assert (app_settings.GRAPHQL_INTROSPECTION, app_settings.GRAPHIQL) == (False, False)
+    settings.DEBUG = True
+    assert (app_settings.GRAPHQL_INTROSPECTION, app_settings.GRAPHIQL) == (True, True)
+
+
+@pytest.mark.django_db
+def test_graphiql_is_off_when_the_setting_is(client: Client, settings: Any) -> None:
+    settings.ASYNC_IMAGE_UPLOAD_GRAPHIQL = False
+    assert client.get("/graphql/", HTTP_ACCEPT="text/html").status_code == 404
+    settings.ASYNC_IMAGE_UPLOAD_GRAPHIQL = True
+    assert client.get("/graphql/", HTTP_ACCEPT="text/html").status_code == 200
+
+
+# --- websocket -------------------------------------------------------------------------------
+
+
+class WebsocketCommunicator(ApplicationCommunicator):  # type: ignore[misc]
+    """Channels' ``WebsocketCommunicator``, which cannot be imported without daphne."""
+
+    def __init__(self, application: Any, headers: list[tuple[bytes, bytes]]) -> None:
+        scope = {
+            "type": "websocket",
+            "path": "/graphql/",
+            "raw_path": b"/graphql/",
+            "query_string": b"",
+            "headers": headers,
+            "subprotocols": ["graphql-transport-ws"],
+        }
+        super().__init__(application, scope)
+
+    async def connect(self, timeout: float = 5) -> tuple[bool, Any]:
+        await self.send_input({"type": "websocket.connect"})
+        response = await self.receive_output(timeout)
+        if response["type"] == "websocket.close":
+            return False, response.get("code", 1000)
+        return True, response.get("subprotocol")
+
+    async def send_to(self, text_data: str) -> None:
+        await self.send_input({"type": "websocket.receive", "text": text_data})
+
+    async def send_json_to(self, data: Any) -> None:
+        await self.send_to(json.dumps(data))
+
+    async def receive_json_from(self, timeout: float = 5) -> Any:
+        response = await self.receive_output(timeout)
+        assert response["type"] == "websocket.send", response
+        return json.loads(response["text"])
+
+    async def disconnect(self, code: int = 1000, timeout: float = 5) -> None:
+        await self.send_input({"type": "websocket.disconnect", "code": code})
+        await self.wait(timeout)
+
+
+def communicator(origin: str | None = "http://testserver", host: str = "testserver") -> Any:
+    from consumers.asgi import application
+
+    headers = [(b"host", host.encode())]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    return WebsocketCommunicator(application, headers)
+
+
+async def opened(origin: str | None = "http://testserver", host: str = "testserver") -> Any:
+    ws = communicator(origin, host)
+    connected, _ = await ws.connect()
+    assert connected
+    await ws.send_json_to({"type": "connection_init"})
+    assert (await ws.receive_json_from())["type"] == "connection_ack"
+    return ws
+
+
+@pytest.fixture
+async def _close_thread_connections() -> Any:
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_close_thread_connections")
+async def test_an_oversized_message_closes_the_socket_and_others_carry_on(
+    settings: Any,
+) -> None:
+    settings.ASYNC_IMAGE_UPLOAD_ALLOW_ANONYMOUS = True
+    attacker, bystander = await opened(), await opened()
+    variables = {"inputs": [FILE] * 250_000}
+    await attacker.send_to(
+        text_data=json.dumps(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {"query": REQUEST_MANY, "variables": variables},
+            }
+        )
+    )
+    await bystander.send_json_to(
+        {"id": "q", "type": "subscribe", "payload": {"query": "{ __typename }"}}
+    )
+    closed = await attacker.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 1009}
+    answer = await bystander.receive_json_from(timeout=5)
+    assert answer == {"id": "q", "type": "next", "payload": {"data": {"__typename": "Query"}}}
+    await bystander.disconnect()
+    assert await sync_to_async(Upload.objects.count)() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_close_thread_connections")
+@pytest.mark.parametrize(
+    "frame",
+    [
+        "[1, 2, 3]",
+        '"subscribe"',
+        '{"type": "subscribe", "id": {}, "payload": {"query": "{ __typename }"}}',
+        '{"type": "subscribe", "id": "1", "payload": []}',
+        '{"type": "subscribe", "id": "1", "payload": {"query": 5}}',
+        '{"type": "subscribe", "id": "1", "payload": {"query": "{ a }", "variables": [1]}}',
+        '{"type": 7}',
+    ],
+)
+async def test_a_malformed_frame_closes_with_4400(frame: str) -> None:
+    ws = await opened()
+    await ws.send_to(text_data=frame)
+    closed = await ws.receive_output(timeout=5)
+    assert closed["type"] == "websocket.close"
+    assert closed["code"] == 4400
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_close_thread_connections")
+@pytest.mark.parametrize(
+    ("origin", "host", "allowed", "accepted"),
+    [
+        ("http://testserver", "testserver", None, True),
+        ("https://evil.example", "testserver", None, False),
+        # ALLOWED_HOSTS = ["*"] does not turn the check off: it is independent of Host validation.
+        ("https://evil.example", "api.example.com", None, False),
+        ("https://app.example.com", "api.example.com", ["https://app.example.com"], True),
+        ("https://evil.example", "api.example.com", ["https://app.example.com"], False),
+        (None, "testserver", None, True),  # not a browser: no cookie to protect
+    ],
+)
+async def test_websocket_origins(
+    settings: Any, origin: str | None, host: str, allowed: list[str] | None, accepted: bool
+) -> None:
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.ASYNC_IMAGE_UPLOAD_WEBSOCKET_ALLOWED_ORIGINS = allowed
+    ws = communicator(origin, host)
+    connected, _ = await ws.connect()
+    assert connected is accepted
+    await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_close_thread_connections")
+async def test_csrf_trusted_origins_may_open_the_websocket(settings: Any) -> None:
+    settings.ASYNC_IMAGE_UPLOAD_WEBSOCKET_ALLOWED_ORIGINS = None
+    settings.CSRF_TRUSTED_ORIGINS = ["https://app.example.com"]
+    ws = communicator("https://app.example.com", "api.example.com")
+    connected, _ = await ws.connect()
+    assert connected
+    await ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_published_messages_never_carry_the_session_key(user: Any) -> None:
+    from asyncimg.services.owners import Owner
+    from asyncimg.services.state import UploadState
+    from tests.test_callback import make_upload
+
+    upload = await sync_to_async(make_upload)(None, session_key="s3cr3t-session-key")
+    state = await sync_to_async(UploadState.from_model)(upload)
+    message = json.dumps(state.to_message())
+    assert "s3cr3t-session-key" not in message
+    assert state.owner_key == Owner(session_key="s3cr3t-session-key").group_key
+    assert "s3cr3t" not in Owner(session_key="s3cr3t-session-key").group_key
+    assert Owner(user_id=1).group_key != Owner(user_id=2).group_key
