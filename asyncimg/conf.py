@@ -193,6 +193,18 @@ class AppSettings:
         """``ASYNC_IMAGE_UPLOAD_CALLBACK_MAX_BODY_SIZE``: largest callback body (bytes)."""
         return int(self._get("CALLBACK_MAX_BODY_SIZE", 64 * 1024))
 
+    @property
+    def PROCESSING_TIMEOUT(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_PROCESSING_TIMEOUT``: seconds an upload may stay UPLOADED or
+        PROCESSING before the sweep (``asyncimg_expire``) fails it with PROCESSING_TIMEOUT."""
+        return int(self._get("PROCESSING_TIMEOUT", 900))
+
+    @property
+    def CALLBACK_EVENT_RETENTION(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_CALLBACK_EVENT_RETENTION``: seconds ``CallbackEvent`` rows (the
+        processor's event ids, for duplicate detection) are kept; the sweep prunes older ones."""
+        return int(self._get("CALLBACK_EVENT_RETENTION", 7 * 24 * 3600))
+
     # --- GraphQL / websocket -------------------------------------------------------------------
     @property
     def GRAPHQL_MAX_DEPTH(self) -> int:

@@ -389,6 +389,8 @@ class Demo:
         from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
         from django.utils.module_loading import import_string
 
+        from asyncimg.conf import app_settings
+
         # The project's own ASGI application (the bundled project's is config.asgi).
         application = import_string(settings.ASGI_APPLICATION)
 
@@ -400,6 +402,9 @@ class Demo:
             access_log=self.access_log,
             workers=1,
             timeout_graceful_shutdown=2,
+            # A websocket message larger than a GraphQL request may be is refused by uvicorn
+            # before it is even buffered in full (the consumer checks again).
+            ws_max_size=app_settings.GRAPHQL_MAX_BYTES,
         )
         server = uvicorn.Server(config)
 

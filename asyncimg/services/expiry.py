@@ -1,10 +1,18 @@
-"""The sweep of pending uploads whose credential stopped working.
+"""The sweeps that bring every upload to a terminal state, and prune what is no longer needed.
+
+:func:`expire_uploads`: pending uploads whose credential stopped working.
 
 A PENDING upload past its credential (plus :data:`GRACE`) either never got its file, or got it and
 the S3 → queue → processor path has not reported yet (a backlog, or a POST that landed just before
 the credential expired). Storage tells the two apart: the object is there → UPLOADED, so the
 processor's later callbacks apply; it is not → EXPIRED. When storage cannot answer, the upload stays
 PENDING for the next sweep: expiring an upload whose file may have arrived would lose it.
+
+:func:`time_out_processing`: UPLOADED/PROCESSING uploads the processor never finished (it crashed,
+was killed for memory, or its message ended in a dead-letter queue) → FAILED PROCESSING_TIMEOUT.
+
+:func:`prune_callback_events`: event ids older than the retention; late duplicates of them find a
+terminal upload, which the state machine leaves unchanged anyway.
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
-from asyncimg.models import Upload, UploadStatus
+from asyncimg.conf import app_settings
+from asyncimg.models import CallbackEvent, Upload, UploadStatus
 from asyncimg.services.state import UploadState
 from asyncimg.services.transitions import publish_failure, transition
 from asyncimg.storage import get_backend
@@ -110,3 +119,44 @@ def expire_uploads(*, now: datetime | None = None, batch_size: int = 500) -> Swe
                 sweep.expired.append(state)
         if len(batch) < batch_size:
             return sweep
+
+
+def time_out_processing(*, now: datetime | None = None, batch_size: int = 500) -> list[UploadState]:
+    """Fail every UPLOADED or PROCESSING upload unchanged for ``PROCESSING_TIMEOUT`` seconds
+    with code PROCESSING_TIMEOUT, published like any transition (subscriptions complete).
+
+    The conditional UPDATE repeats the age condition: a callback that moved the upload in the
+    meantime wins, and the sweep skips it.
+    """
+    timeout = app_settings.PROCESSING_TIMEOUT
+    cutoff = (now or timezone.now()) - timedelta(seconds=timeout)
+    stuck = (UploadStatus.UPLOADED, UploadStatus.PROCESSING)
+    failed: list[UploadState] = []
+    after: Any = None
+    while True:
+        rows = Upload.objects.filter(status__in=stuck, updated_at__lt=cutoff)
+        if after is not None:
+            rows = rows.filter(pk__gt=after)
+        batch = list(rows.order_by("pk").values_list("pk", flat=True)[:batch_size])
+        for pk in batch:
+            after = pk
+            state = transition(
+                pk,
+                UploadStatus.FAILED,
+                sources=stuck,
+                extra_filter={"updated_at__lt": cutoff},
+                error_code="PROCESSING_TIMEOUT",
+                error_message=f"Processing did not finish within {timeout} seconds.",
+                on_commit=publish_failure,
+            )
+            if state is not None:
+                failed.append(state)
+        if len(batch) < batch_size:
+            return failed
+
+
+def prune_callback_events(*, now: datetime | None = None) -> int:
+    """Delete ``CallbackEvent`` rows older than ``CALLBACK_EVENT_RETENTION``; how many."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=app_settings.CALLBACK_EVENT_RETENTION)
+    deleted, _ = CallbackEvent.objects.filter(received_at__lt=cutoff).delete()
+    return deleted

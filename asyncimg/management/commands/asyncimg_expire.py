@@ -4,15 +4,22 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from asyncimg.services.expiry import MAX_ERRORS_IN_A_ROW, expire_uploads
+from asyncimg.services.expiry import (
+    MAX_ERRORS_IN_A_ROW,
+    expire_uploads,
+    prune_callback_events,
+    time_out_processing,
+)
 
 
 class Command(BaseCommand):
     help = (
         "Settle pending uploads whose credential expired: UPLOADED when the file is in storage "
         "(its processing is late), EXPIRED when it is not; subscribers are notified. Uploads "
-        "storage cannot be asked about stay PENDING for the next run. Safe to run from cron "
-        "every minute on several hosts at once."
+        "storage cannot be asked about stay PENDING for the next run. UPLOADED/PROCESSING "
+        "uploads older than ASYNC_IMAGE_UPLOAD_PROCESSING_TIMEOUT become FAILED "
+        "(PROCESSING_TIMEOUT); old callback event ids are pruned. Safe to run from cron every "
+        "minute on several hosts at once."
     )
 
     def add_arguments(self, parser: Any) -> None:
@@ -20,9 +27,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, batch_size: int, **options: Any) -> None:
         sweep = expire_uploads(batch_size=batch_size)
+        timed_out = time_out_processing(batch_size=batch_size)
+        pruned = prune_callback_events()
         self.stdout.write(
             f"Expired {len(sweep.expired)} upload(s); "
-            f"{len(sweep.uploaded)} upload(s) had their file and are now UPLOADED."
+            f"{len(sweep.uploaded)} upload(s) had their file and are now UPLOADED; "
+            f"{len(timed_out)} upload(s) timed out in processing; "
+            f"{pruned} old callback event(s) pruned."
         )
         if sweep.unchecked:
             # Reported, not a failing exit status: the next run retries them, and each

@@ -1,0 +1,87 @@
+"""The sweep's other duties (``manage.py asyncimg_expire``): uploads the processor never finished
+end FAILED with PROCESSING_TIMEOUT, published like any transition; old event ids are pruned."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from asyncimg.models import CallbackEvent, Upload, UploadStatus
+from asyncimg.services.expiry import prune_callback_events, time_out_processing
+from tests.callbacks import callback_body
+from tests.test_callback import Published, make_upload, post
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def aged(upload: Upload, seconds: int) -> Upload:
+    Upload.objects.filter(pk=upload.pk).update(
+        updated_at=timezone.now() - timedelta(seconds=seconds)
+    )
+    upload.refresh_from_db()
+    return upload
+
+
+def test_stuck_uploads_time_out_and_are_published(
+    user: Any, settings: Any, failed_signals: list[str]
+) -> None:
+    settings.ASYNC_IMAGE_UPLOAD_PROCESSING_TIMEOUT = 900
+    stuck = aged(make_upload(user, status=UploadStatus.PROCESSING, version=2), 901)
+    uploaded = aged(make_upload(user, status=UploadStatus.UPLOADED, version=1), 1000)
+    recent = aged(make_upload(user, status=UploadStatus.PROCESSING, version=2), 100)
+    pending = aged(make_upload(user), 5000)  # PENDING is the credential sweep's business
+    ready = aged(make_upload(user, status=UploadStatus.READY, version=3), 5000)
+    published = Published(stuck.pk)
+
+    out = StringIO()
+    call_command("asyncimg_expire", stdout=out)
+
+    assert "2 upload(s) timed out in processing" in out.getvalue()
+    statuses = dict(Upload.objects.values_list("pk", "status"))
+    assert statuses[stuck.pk] == statuses[uploaded.pk] == UploadStatus.FAILED
+    assert statuses[recent.pk] == UploadStatus.PROCESSING
+    assert statuses[pending.pk] == UploadStatus.PENDING
+    assert statuses[ready.pk] == UploadStatus.READY
+    stuck.refresh_from_db()
+    assert (stuck.error_code, stuck.version) == ("PROCESSING_TIMEOUT", 3)
+    assert "900 seconds" in stuck.error_message
+    [message] = published.messages()
+    assert message["upload"]["status"] == "FAILED"
+    assert sorted(failed_signals) == sorted([str(stuck.pk), str(uploaded.pk)])
+    # Settled once: a second sweep finds nothing.
+    assert time_out_processing() == []
+
+
+def test_a_late_callback_after_the_timeout_changes_nothing(user: Any, client: Any) -> None:
+    stuck = aged(make_upload(user, status=UploadStatus.PROCESSING, version=2), 2000)
+    [state] = time_out_processing()
+    assert state.status == UploadStatus.FAILED
+    response = post(client, callback_body(str(stuck.pk), "succeeded"))
+    assert response.json()["status"] == "ignored"
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.error_code) == (UploadStatus.FAILED, "PROCESSING_TIMEOUT")
+
+
+def test_the_timeout_loses_to_a_callback_that_moved_the_upload(user: Any, settings: Any) -> None:
+    """The age is checked again by the conditional UPDATE: an upload refreshed after the sweep
+    selected it (here: simulated by a cutoff in the past of its update) is left alone."""
+    settings.ASYNC_IMAGE_UPLOAD_PROCESSING_TIMEOUT = 900
+    upload = aged(make_upload(user, status=UploadStatus.PROCESSING), 1000)
+    assert time_out_processing(now=upload.updated_at + timedelta(seconds=899)) == []
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.PROCESSING
+
+
+def test_old_callback_events_are_pruned(user: Any, settings: Any) -> None:
+    settings.ASYNC_IMAGE_UPLOAD_CALLBACK_EVENT_RETENTION = 3600
+    upload = make_upload(user)
+    old = CallbackEvent.objects.create(event_id="old", upload_id=upload.pk, event="processing")
+    CallbackEvent.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(hours=2))
+    CallbackEvent.objects.create(event_id="new", upload_id=upload.pk, event="processing")
+    assert prune_callback_events() == 1
+    assert list(CallbackEvent.objects.values_list("event_id", flat=True)) == ["new"]
