@@ -124,14 +124,18 @@ class Upload(models.Model):
 class CallbackEvent(models.Model):
     """Processor callbacks already applied, so an at-least-once redelivery changes nothing."""
 
-    event_id = models.CharField(max_length=200, unique=True)
+    event_id = models.CharField(max_length=200)
     upload = models.ForeignKey(Upload, on_delete=models.CASCADE, related_name="callback_events")
     event = models.CharField(max_length=16)
-    received_at = models.DateTimeField(auto_now_add=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         verbose_name = _("callback event")
         ordering = ("-received_at",)
+        constraints = [
+            # Once per upload: another upload's processor may reuse an id without colliding.
+            models.UniqueConstraint(fields=["upload", "event_id"], name="asyncimg_event_once")
+        ]
 
     def __str__(self) -> str:
         return f"{self.event} {self.event_id}"

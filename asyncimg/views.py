@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -72,6 +73,16 @@ async def callback(request: HttpRequest) -> JsonResponse:
     except CallbackRejected as exc:
         logger.warning("asyncimg: callback rejected: %s %s", exc.code, exc.message)
         return _error(exc)
+    except DatabaseError:
+        # Nothing was applied (one transaction); the processor retries on 5xx.
+        logger.exception("asyncimg: callback could not be applied")
+        return _error(
+            CallbackRejected(
+                "The callback could not be applied; retry later.",
+                code="NOT_APPLIED",
+                http_status=500,
+            )
+        )
     published = True
     for state in outcome.published:
         published = await apublish(state) and published

@@ -85,3 +85,55 @@ def test_old_callback_events_are_pruned(user: Any, settings: Any) -> None:
     CallbackEvent.objects.create(event_id="new", upload_id=upload.pk, event="processing")
     assert prune_callback_events() == 1
     assert list(CallbackEvent.objects.values_list("event_id", flat=True)) == ["new"]
+
+
+# --- callbacks the database refuses (issue: a constraint error was answered "duplicate") --------
+
+
+def test_an_event_id_may_repeat_across_uploads(user: Any, client: Any) -> None:
+    first, second = make_upload(user), make_upload(user)
+    for upload in (first, second):
+        body = callback_body(str(upload.pk), "processing", event_id="shared-id")
+        assert post(client, body).json()["status"] == "applied"
+    assert CallbackEvent.objects.filter(event_id="shared-id").count() == 2
+
+
+def test_nan_in_a_callback_is_invalid_json(user: Any, client: Any) -> None:
+    upload = make_upload(user)
+    body = callback_body(str(upload.pk), "succeeded").replace(
+        b'"metadata": {', b'"metadata": {"x": NaN, '
+    )
+    assert b"NaN" in body
+    response = post(client, body)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "MALFORMED_JSON"
+    upload.refresh_from_db()
+    assert upload.status == UploadStatus.PENDING
+
+
+def test_a_refused_row_is_a_500_with_nothing_applied(user: Any, client: Any) -> None:
+    """A project's own rule refusing the image row (here a ``pre_save`` receiver raising the
+    database's IntegrityError, as a constraint of theirs would): the processor must retry, so
+    the answer is 500, never ``duplicate``, and nothing of the callback is kept."""
+    from django.db import IntegrityError
+    from django.db.models.signals import pre_save
+
+    from asyncimg.models import ProcessedImage
+
+    def refuse(**kwargs: Any) -> None:
+        raise IntegrityError("CHECK constraint failed: metadata")
+
+    upload = make_upload(user)
+    pre_save.connect(refuse, sender=ProcessedImage, dispatch_uid="refuse")
+    try:
+        response = post(client, callback_body(str(upload.pk), "succeeded"))
+    finally:
+        pre_save.disconnect(sender=ProcessedImage, dispatch_uid="refuse")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "NOT_APPLIED"
+    upload.refresh_from_db()
+    assert (upload.status, upload.version) == (UploadStatus.PENDING, upload.version)
+    assert not CallbackEvent.objects.exists()
+    assert not ProcessedImage.objects.exists()
+    # The retry, once the cause is gone, applies.
+    assert post(client, callback_body(str(upload.pk), "succeeded")).json()["status"] == "applied"

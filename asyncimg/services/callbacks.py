@@ -183,11 +183,16 @@ def _image(data: Any, upload_id: uuid.UUID) -> ImagePayload:
     )
 
 
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON: Python reads them, databases' JSON columns refuse them.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def parse_payload(body: bytes) -> CallbackPayload:
     """Strictly validated payload; anything unexpected is INVALID_PAYLOAD (400)."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        data = json.loads(body, parse_constant=_no_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as exc:
         raise CallbackRejected(f"Body is not JSON: {exc}", code="MALFORMED_JSON") from None
     if not isinstance(data, dict):
         raise _bad("Body must be a JSON object.")
@@ -292,12 +297,17 @@ def apply_callback(
             )
         return Outcome(applied=True, duplicate=False, state=state)
     except (_Ignored, IntegrityError) as exc:
+        is_duplicate = CallbackEvent.objects.using(using).filter(
+            upload_id=payload.upload_id, event_id=payload.event_id
+        )
+        if isinstance(exc, IntegrityError) and not is_duplicate.exists():
+            # Another constraint failed (a value the database refuses): nothing was applied, and
+            # answering "duplicate" would make the processor drop the event. 500: it retries.
+            raise
         upload = (
             Upload.objects.using(using).select_related("image").filter(pk=payload.upload_id).first()
         )
         if upload is None:
             raise CallbackRejected("Unknown upload.", code="NOT_FOUND", http_status=404) from None
-        duplicate = isinstance(exc, IntegrityError) or (
-            CallbackEvent.objects.using(using).filter(event_id=payload.event_id).exists()
-        )
+        duplicate = isinstance(exc, IntegrityError) or is_duplicate.exists()
         return Outcome(applied=False, duplicate=duplicate, state=UploadState.from_model(upload))
