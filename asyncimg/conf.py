@@ -47,6 +47,14 @@ class AppSettings:
     def _get(self, name: str, default: Any) -> Any:
         return getattr(settings, PREFIX + name, default)
 
+    def _rate(self, name: str, default: tuple[int, int]) -> tuple[int, int]:
+        value = self._get(name, default)
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            # Unpacking would also take the string "12" as (1, 2).
+            raise TypeError(f"{PREFIX}{name} must be a pair (uploads, seconds).")
+        count, seconds = value
+        return int(count), int(seconds)
+
     # --- storage -------------------------------------------------------------------------------
     @property
     def BUCKET(self) -> str | None:
@@ -127,12 +135,14 @@ class AppSettings:
     @property
     def RATE_LIMIT(self) -> tuple[int, int]:
         """``ASYNC_IMAGE_UPLOAD_RATE_LIMIT``: ``(uploads, seconds)`` one owner may request."""
-        value = self._get("RATE_LIMIT", (100, 3600))
-        if not isinstance(value, list | tuple) or len(value) != 2:
-            # Unpacking would also take the string "12" as (1, 2).
-            raise TypeError(f"{PREFIX}RATE_LIMIT must be a pair (uploads, seconds).")
-        count, seconds = value
-        return int(count), int(seconds)
+        return self._rate("RATE_LIMIT", (100, 3600))
+
+    @property
+    def ANONYMOUS_RATE_LIMIT(self) -> tuple[int, int]:
+        """``ASYNC_IMAGE_UPLOAD_ANONYMOUS_RATE_LIMIT``: ``(uploads, seconds)`` all anonymous
+        owners from one client address may request together (a new session is free to make,
+        so the per-owner limit alone does not hold them back)."""
+        return self._rate("ANONYMOUS_RATE_LIMIT", (200, 3600))
 
     @property
     def MAX_PENDING_PER_OWNER(self) -> int:

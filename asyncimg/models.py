@@ -139,3 +139,20 @@ class CallbackEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.event_id}"
+
+
+class UploadLimit(models.Model):
+    """One row per owner, and per client address of anonymous owners, locked by every request for
+    upload credentials: quota and rate limit are decided in the same transaction as the insert,
+    so concurrent requests cannot all pass the same check. ``count``/``window_start`` are the
+    per-address rate window of anonymous owners (owners' own limits count their uploads)."""
+
+    key = models.CharField(primary_key=True, max_length=64)
+    window_start = models.DateTimeField(null=True, blank=True)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("upload limit")
+
+    def __str__(self) -> str:
+        return self.key

@@ -29,13 +29,10 @@ subscription Follow {
 
 @ensure_csrf_cookie
 def demo(request: HttpRequest) -> HttpResponse:
-    """``/``: upload images and watch them being processed. Uses only ``asyncimg/client.js``."""
-    # The page sends one requestImageUpload per file, in parallel. Without a session cookie yet,
-    # each request would start its own session, and the uploads of all but the last would belong
-    # to sessions the browser no longer holds.
-    anonymous = app_settings.ALLOW_ANONYMOUS and not request.user.is_authenticated
-    if anonymous and not request.session.session_key:
-        request.session.create()
+    """``/``: upload images and watch them being processed. Uses only ``asyncimg/client.js``.
+
+    No session is made here: an anonymous visitor's session is made by their first upload
+    request (the page waits for that one before sending the others)."""
     return render(
         request,
         "asyncimg_project/demo.html",

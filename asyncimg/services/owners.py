@@ -16,6 +16,8 @@ from asyncimg.errors import Unauthenticated
 class Owner:
     user_id: Any = None
     session_key: str | None = None
+    #: the client's address, for the per-address rate limit of anonymous owners
+    client_ip: str | None = None
 
     @property
     def filter(self) -> Q:
@@ -44,7 +46,9 @@ def owner_key(user_id: Any, session_key: str | None) -> str:
     return salted_hmac("asyncimg.owner", raw, algorithm="sha256").hexdigest()[:40]
 
 
-def owner_of(user: Any, session: Any, *, create_session: bool) -> Owner:
+def owner_of(
+    user: Any, session: Any, *, create_session: bool, client_ip: str | None = None
+) -> Owner:
     """The owner acting in a request or websocket scope.
 
     Raises ``UNAUTHENTICATED`` when nobody is logged in and anonymous uploads are off. An anonymous
@@ -57,4 +61,4 @@ def owner_of(user: Any, session: Any, *, create_session: bool) -> Owner:
         raise Unauthenticated("Log in to upload images.")
     if not session.session_key and create_session:
         session.save()
-    return Owner(session_key=session.session_key)
+    return Owner(session_key=session.session_key, client_ip=client_ip)

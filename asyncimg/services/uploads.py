@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import CharField, Count, Max, Q
+from django.db import router, transaction
+from django.db.models import CharField, Count, F, Max, Q
 from django.db.models.functions import Cast
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from asyncimg.conf import app_settings
 from asyncimg.errors import (
@@ -25,7 +27,7 @@ from asyncimg.errors import (
     UnsupportedContentType,
     ValidationError,
 )
-from asyncimg.models import Upload, UploadStatus
+from asyncimg.models import Upload, UploadLimit, UploadStatus
 from asyncimg.services.filenames import sanitize_filename
 from asyncimg.services.owners import Owner
 from asyncimg.services.state import UploadState
@@ -75,7 +77,7 @@ def _validate(spec: FileSpec) -> _Clean:
     return _Clean(sanitize_filename(spec.filename), content_type, spec.size)
 
 
-def _survey(owner: Owner, cleaned: Sequence[_Clean], now: datetime) -> dict[str, Any]:
+def _survey(owner: Owner, cleaned: Sequence[_Clean], now: datetime, using: str) -> dict[str, Any]:
     """One aggregate query for a whole request: the owner's recent and pending counts (rate limit,
     quota) and, per file, the id of a live credential it may reuse (``reuse<N>``)."""
     _, seconds = app_settings.RATE_LIMIT
@@ -95,7 +97,8 @@ def _survey(owner: Owner, cleaned: Sequence[_Clean], now: datetime) -> dict[str,
                 Cast("pk", CharField(max_length=36)), filter=reusable & same_file
             )
     return (
-        Upload.objects.filter(owner.filter)
+        Upload.objects.using(using)
+        .filter(owner.filter)
         .filter(Q(created_at__gte=since) | live)
         .aggregate(**aggregates)
     )
@@ -140,31 +143,85 @@ def request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> list[Ticket]:
     if len(specs) > cap:
         raise TooManyFiles(f"At most {cap} files per request; split the request.")
     cleaned = [_validate(spec) for spec in specs]
-    now = timezone.now()
+    using = router.db_for_write(Upload)
+    anonymous_key = _client_key(owner.client_ip) if owner.user_id is None else None
+    _ensure_limit_rows([owner.group_key, *filter(None, [anonymous_key])], using)
+    with transaction.atomic(using=using):
+        # Held until commit: this owner's concurrent requests queue here, so each one's counts
+        # include the rows the previous one inserted.
+        _lock(owner.group_key, using)
+        now = timezone.now()
+        survey = _survey(owner, cleaned, now, using)
+        # A file asked for twice in one batch reuses nothing the second time: two files, two
+        # uploads.
+        reuse_ids: dict[int, str] = {}
+        for index in range(len(cleaned)):
+            found = survey.get(f"reuse{index}")
+            if found and found not in reuse_ids.values():
+                reuse_ids[index] = found
+        reused: dict[int, Upload] = {}
+        if reuse_ids:
+            rows = Upload.objects.using(using).in_bulk([uuid.UUID(pk) for pk in reuse_ids.values()])
+            reused = {index: rows[uuid.UUID(pk)] for index, pk in reuse_ids.items()}
+        new_indexes = [i for i in range(len(cleaned)) if i not in reused]
+        if new_indexes:
+            _check_limits(survey, len(new_indexes))
+            if anonymous_key is not None:
+                _count_anonymous(anonymous_key, len(new_indexes), now, using)
+        created = _create(owner, {i: cleaned[i] for i in new_indexes}, now, using)
+    return [_ticket(reused.get(i) or created[i]) for i in range(len(cleaned))]
 
-    survey = _survey(owner, cleaned, now)
-    # A file asked for twice in one batch reuses nothing the second time: two files, two uploads.
-    reuse_ids: dict[int, str] = {}
-    for index in range(len(cleaned)):
-        found = survey.get(f"reuse{index}")
-        if found and found not in reuse_ids.values():
-            reuse_ids[index] = found
-    reused: dict[int, Upload] = {}
-    if reuse_ids:
-        rows = Upload.objects.in_bulk([uuid.UUID(pk) for pk in reuse_ids.values()])
-        reused = {index: rows[uuid.UUID(pk)] for index, pk in reuse_ids.items()}
-    new_indexes = [i for i in range(len(cleaned)) if i not in reused]
-    if new_indexes:
-        _check_limits(survey, len(new_indexes))
 
+def _client_key(client_ip: str | None) -> str | None:
+    if not client_ip:
+        return None
+    return "ip:" + salted_hmac("asyncimg.client", client_ip, algorithm="sha256").hexdigest()[:40]
+
+
+def _ensure_limit_rows(keys: list[str], using: str) -> None:
+    """Create the ``UploadLimit`` rows to lock, before the transaction: inserting (or finding)
+    them inside it would take InnoDB's shared lock on the duplicate key first, and two requests
+    upgrading their shared locks deadlock."""
+    UploadLimit.objects.using(using).bulk_create(
+        [UploadLimit(key=key) for key in keys], ignore_conflicts=True
+    )
+
+
+def _lock(key: str, using: str) -> None:
+    """Lock the ``UploadLimit`` row of ``key`` until the transaction ends. An UPDATE, not
+    ``select_for_update``: a row lock on PostgreSQL and MariaDB/MySQL, and on SQLite (where
+    ``FOR UPDATE`` does not exist) the database's write lock, taken before anything is read, so
+    that writers queue instead of failing with "database is locked"."""
+    UploadLimit.objects.using(using).filter(key=key).update(count=F("count"))
+
+
+def _count_anonymous(key: str, wanted: int, now: datetime, using: str) -> None:
+    """The per-address window of anonymous owners: every session from one address shares it."""
+    limit, seconds = app_settings.ANONYMOUS_RATE_LIMIT
+    _lock(key, using)
+    row = UploadLimit.objects.using(using).get(key=key)
+    if row.window_start is None or row.window_start <= now - timedelta(seconds=seconds):
+        row.window_start, row.count = now, 0
+    if row.count + wanted > limit:
+        raise RateLimited(
+            f"At most {limit} anonymous uploads per {seconds} seconds from one address; try "
+            "again later or log in."
+        )
+    row.count += wanted
+    row.save(using=using, update_fields=["window_start", "count"])
+
+
+def _create(
+    owner: Owner, cleaned: dict[int, _Clean], now: datetime, using: str
+) -> dict[int, Upload]:
     backend = get_backend()
     expires_in = app_settings.PRESIGNED_URL_EXPIRATION
     prefix = app_settings.TEMPORARY_IMAGE_PATH
     created: dict[int, Upload] = {}
-    for index in new_indexes:
-        clean = cleaned[index]
+    for index, clean in cleaned.items():
         upload_id = uuid.uuid4()
         key = f"{prefix}{upload_id}/{clean.filename}"
+        # Signed locally by botocore: no network call while the owner's row is locked.
         post = backend.presigned_post(
             key=key, content_type=clean.content_type, max_size=clean.size, expires_in=expires_in
         )
@@ -182,8 +239,8 @@ def request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> list[Ticket]:
             **owner.create_kwargs(),
         )
     if created:
-        Upload.objects.bulk_create(created.values())
-    return [_ticket(reused.get(i) or created[i]) for i in range(len(cleaned))]
+        Upload.objects.using(using).bulk_create(created.values())
+    return created
 
 
 def request_upload(owner: Owner, spec: FileSpec) -> Ticket:
