@@ -64,7 +64,12 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
         "MAX_PENDING_PER_OWNER",
         "DOWNLOAD_URL_EXPIRATION",
         "GRAPHQL_MAX_DEPTH",
+        "GRAPHQL_MAX_COST",
+        "GRAPHQL_MAX_BYTES",
+        "GRAPHQL_MAX_LIST_LENGTH",
         "MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        "PROCESSING_TIMEOUT",
+        "CALLBACK_EVENT_RETENTION",
     ):
         value = _read(name)
         if value is INVALID or value <= 0:
@@ -87,16 +92,17 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
                     id="asyncimg.E002",
                 )
             )
-    rate = _read("RATE_LIMIT")
-    if rate is INVALID or rate[0] <= 0 or rate[1] <= 0:
-        errors.append(
-            Error(
-                f"{PREFIX}RATE_LIMIT must be a pair of positive numbers (uploads, seconds), "
-                f"not {_raw('RATE_LIMIT')}.",
-                hint="For example ASYNC_IMAGE_UPLOAD_RATE_LIMIT = (100, 3600).",
-                id="asyncimg.E003",
+    for name in ("RATE_LIMIT", "ANONYMOUS_RATE_LIMIT"):
+        rate = _read(name)
+        if rate is INVALID or rate[0] <= 0 or rate[1] <= 0:
+            errors.append(
+                Error(
+                    f"{PREFIX}{name} must be a pair of positive numbers (uploads, seconds), "
+                    f"not {_raw(name)}.",
+                    hint=f"For example {PREFIX}{name} = (100, 3600).",
+                    id="asyncimg.E003",
+                )
             )
-        )
     window, expiration = _read("PRESIGNED_URL_REUSE_WINDOW"), _read("PRESIGNED_URL_EXPIRATION")
     if window is INVALID:
         errors.append(

@@ -23,7 +23,12 @@ LIMITS = [
     "MAX_PENDING_PER_OWNER",
     "DOWNLOAD_URL_EXPIRATION",
     "GRAPHQL_MAX_DEPTH",
+    "GRAPHQL_MAX_COST",
+    "GRAPHQL_MAX_BYTES",
+    "GRAPHQL_MAX_LIST_LENGTH",
     "MAX_SUBSCRIPTIONS_PER_CONNECTION",
+    "PROCESSING_TIMEOUT",
+    "CALLBACK_EVENT_RETENTION",
 ]
 #: read as floats: any positive number of seconds
 SECONDS = ["CONNECTION_INIT_TIMEOUT", "KEEPALIVE_INTERVAL"]
@@ -78,15 +83,17 @@ def test_fractional_durations_are_fine(name: str) -> None:
     assert ids(**{f"ASYNC_IMAGE_UPLOAD_{name}": 0.5}) == []
 
 
+@pytest.mark.parametrize("name", ["RATE_LIMIT", "ANONYMOUS_RATE_LIMIT"])
 @pytest.mark.parametrize("value", [(0, 60), (10, 0), (-1, -1), ("x", 1)])
-def test_bad_rate_limit(value: Any) -> None:
-    assert ids(ASYNC_IMAGE_UPLOAD_RATE_LIMIT=value) == ["asyncimg.E003"]
+def test_bad_rate_limit(name: str, value: Any) -> None:
+    assert ids(**{f"ASYNC_IMAGE_UPLOAD_{name}": value}) == ["asyncimg.E003"]
 
 
 # "12" is a string, not a pair: unpacked, it used to pass as (1, 2).
+@pytest.mark.parametrize("name", ["RATE_LIMIT", "ANONYMOUS_RATE_LIMIT"])
 @pytest.mark.parametrize("value", ["12", "100, 3600", 100, None, (1, 2, 3), (float("inf"), 60)])
-def test_rate_limit_of_the_wrong_type(value: Any) -> None:
-    assert ids(ASYNC_IMAGE_UPLOAD_RATE_LIMIT=value) == ["asyncimg.E003"]
+def test_rate_limit_of_the_wrong_type(name: str, value: Any) -> None:
+    assert ids(**{f"ASYNC_IMAGE_UPLOAD_{name}": value}) == ["asyncimg.E003"]
 
 
 def test_reuse_window_must_be_shorter_than_expiration() -> None:
