@@ -14,6 +14,7 @@ from django.utils import timezone
 from asyncimg.models import CallbackEvent, Upload, UploadStatus
 from asyncimg.services.expiry import prune_callback_events, time_out_processing
 from tests.callbacks import callback_body
+from tests.conftest import BUCKET
 from tests.test_callback import Published, make_upload, post
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,3 +138,43 @@ def test_a_refused_row_is_a_500_with_nothing_applied(user: Any, client: Any) -> 
     assert not ProcessedImage.objects.exists()
     # The retry, once the cause is gone, applies.
     assert post(client, callback_body(str(upload.pk), "succeeded")).json()["status"] == "applied"
+
+
+# --- outputs nobody will own (moto server over HTTP) ----------------------------------------------
+
+
+def put_outputs(s3: Any, upload: Upload, count: int = 7) -> None:
+    for i in range(count):
+        s3.put_object(Bucket=BUCKET, Key=f"processed/{upload.pk}/{i}.webp", Body=b"x")
+
+
+def keys_under(s3: Any, prefix: str) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+
+
+def test_a_late_success_of_a_cancelled_upload_deletes_its_outputs(
+    user: Any, client: Any, s3: Any
+) -> None:
+    cancelled = make_upload(user, status=UploadStatus.FAILED, error_code="CANCELLED")
+    kept = make_upload(user)
+    put_outputs(s3, cancelled)
+    put_outputs(s3, kept, 2)
+    response = post(client, callback_body(str(cancelled.pk), "succeeded"))
+    assert response.json()["status"] == "ignored"
+    assert keys_under(s3, f"processed/{cancelled.pk}/") == []
+    assert len(keys_under(s3, f"processed/{kept.pk}/")) == 2
+
+
+def test_a_timed_out_upload_loses_what_its_processor_wrote(user: Any, s3: Any) -> None:
+    stuck = aged(make_upload(user, status=UploadStatus.PROCESSING), 5000)
+    put_outputs(s3, stuck, 3)
+    [state] = time_out_processing()
+    assert state.error_code == "PROCESSING_TIMEOUT"
+    assert keys_under(s3, f"processed/{stuck.pk}/") == []
+
+
+def test_storage_down_does_not_fail_the_callback(user: Any, client: Any, settings: Any) -> None:
+    settings.ASYNC_IMAGE_UPLOAD_ENDPOINT_URL = "http://127.0.0.1:9"  # nothing listens
+    cancelled = make_upload(user, status=UploadStatus.FAILED, error_code="CANCELLED")
+    response = post(client, callback_body(str(cancelled.pk), "succeeded"))
+    assert (response.status_code, response.json()["status"]) == (200, "ignored")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from asyncimg.models import AbstractProcessedImage, CallbackEvent, Upload, Uploa
 from asyncimg.services.state import UploadState
 from asyncimg.services.transitions import transition
 from asyncimg.signals import upload_failed, upload_processed
+
+logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Asyncimg-Signature"
 TIMESTAMP_HEADER = "X-Asyncimg-Timestamp"
@@ -310,4 +313,26 @@ def apply_callback(
         if upload is None:
             raise CallbackRejected("Unknown upload.", code="NOT_FOUND", http_status=404) from None
         duplicate = isinstance(exc, IntegrityError) or is_duplicate.exists()
+        if payload.event == "succeeded" and upload.status in DISCARDED:
+            # Cancelled or expired while the processor worked: its outputs have no owner.
+            discard_outputs(payload.upload_id)
         return Outcome(applied=False, duplicate=duplicate, state=UploadState.from_model(upload))
+
+
+#: final states whose upload keeps no processed image
+DISCARDED = frozenset({UploadStatus.FAILED, UploadStatus.EXPIRED})
+
+
+def discard_outputs(upload_id: Any) -> None:
+    """Delete what the processor wrote for an upload that will never be READY. Best effort: a
+    storage error is logged and leaves the objects (the callback or sweep still succeeds)."""
+    from asyncimg.storage import get_backend
+
+    prefix = f"{app_settings.PROCESSED_IMAGE_PATH}{upload_id}/"
+    try:
+        deleted = get_backend().delete_prefix(prefix)
+    except Exception:
+        logger.warning("asyncimg: could not delete %s*", prefix, exc_info=True)
+        return
+    if deleted:
+        logger.info("asyncimg: deleted %d object(s) under %s", deleted, prefix)

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from asyncimg.conf import app_settings
 from asyncimg.models import CallbackEvent, Upload, UploadStatus
+from asyncimg.services.callbacks import discard_outputs
 from asyncimg.services.state import UploadState
 from asyncimg.services.transitions import publish_failure, transition
 from asyncimg.storage import get_backend
@@ -151,6 +152,7 @@ def time_out_processing(*, now: datetime | None = None, batch_size: int = 500) -
             )
             if state is not None:
                 failed.append(state)
+                discard_outputs(pk)  # what a killed processor wrote before it died
         if len(batch) < batch_size:
             return failed
 

@@ -40,6 +40,11 @@ class StorageBackend(abc.ABC):
         """A URL a browser can GET the object at."""
 
     @abc.abstractmethod
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object whose key starts with ``prefix``; how many. Raises when storage
+        cannot be asked."""
+
+    @abc.abstractmethod
     def head(self, key: str) -> ObjectInfo | None:
         """The stored object's size and type, or None when it does not exist. Raises when the
         answer is unknown (network, permissions, a missing bucket): callers decide on None."""

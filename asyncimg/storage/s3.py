@@ -78,6 +78,17 @@ class S3Backend(StorageBackend):
         )
         return url
 
+    def delete_prefix(self, prefix: str) -> int:
+        deleted = 0
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:  # a page holds at most 1000 keys, as much as one DeleteObjects takes
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+                deleted += len(keys)
+        return deleted
+
     def head(self, key: str) -> ObjectInfo | None:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)
