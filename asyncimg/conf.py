@@ -275,6 +275,14 @@ class AppSettings:
         )
 
     @property
+    def TOKEN_AUTHENTICATOR(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_TOKEN_AUTHENTICATOR``: dotted path of a callable ``token -> user |
+        None`` (or :class:`asyncimg.auth.Authenticated`) for ``Authorization: Bearer`` clients.
+        Default: None (bearer tokens refused)."""
+        value = self._get("TOKEN_AUTHENTICATOR", None)
+        return str(value) if value else None
+
+    @property
     def GRAPHIQL(self) -> bool:
         """``ASYNC_IMAGE_UPLOAD_GRAPHIQL``: serve GraphiQL on GET /graphql/. Default: ``DEBUG``."""
         return bool(self._get("GRAPHIQL", settings.DEBUG))

@@ -8,7 +8,7 @@ import os
 
 from config.settings import *  # noqa: F403
 
-SECRET_KEY = "tests-secret-key"
+SECRET_KEY = "tests-secret-key-long-enough-for-hs256-jwt-signing"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 ASYNC_IMAGE_UPLOAD_BUCKET = "asyncimg-test"

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from asgiref.testing import ApplicationCommunicator
 from django.db import connections
 from django.test import Client
 
 from asyncimg.models import Upload
 from tests.conftest import GraphQL, error_codes
+from tests.ws import communicator
 
 REQUEST_MANY = """
 mutation($inputs: [RequestImageUploadInput!]!) {
@@ -169,52 +169,6 @@ def test_graphiql_is_off_when_the_setting_is(client: Client, settings: Any) -> N
 # --- websocket -------------------------------------------------------------------------------
 
 
-class WebsocketCommunicator(ApplicationCommunicator):  # type: ignore[misc]
-    """Channels' ``WebsocketCommunicator``, which cannot be imported without daphne."""
-
-    def __init__(self, application: Any, headers: list[tuple[bytes, bytes]]) -> None:
-        scope = {
-            "type": "websocket",
-            "path": "/graphql/",
-            "raw_path": b"/graphql/",
-            "query_string": b"",
-            "headers": headers,
-            "subprotocols": ["graphql-transport-ws"],
-        }
-        super().__init__(application, scope)
-
-    async def connect(self, timeout: float = 5) -> tuple[bool, Any]:
-        await self.send_input({"type": "websocket.connect"})
-        response = await self.receive_output(timeout)
-        if response["type"] == "websocket.close":
-            return False, response.get("code", 1000)
-        return True, response.get("subprotocol")
-
-    async def send_to(self, text_data: str) -> None:
-        await self.send_input({"type": "websocket.receive", "text": text_data})
-
-    async def send_json_to(self, data: Any) -> None:
-        await self.send_to(json.dumps(data))
-
-    async def receive_json_from(self, timeout: float = 5) -> Any:
-        response = await self.receive_output(timeout)
-        assert response["type"] == "websocket.send", response
-        return json.loads(response["text"])
-
-    async def disconnect(self, code: int = 1000, timeout: float = 5) -> None:
-        await self.send_input({"type": "websocket.disconnect", "code": code})
-        await self.wait(timeout)
-
-
-def communicator(origin: str | None = "http://testserver", host: str = "testserver") -> Any:
-    from consumers.asgi import application
-
-    headers = [(b"host", host.encode())]
-    if origin is not None:
-        headers.append((b"origin", origin.encode()))
-    return WebsocketCommunicator(application, headers)
-
-
 async def opened(origin: str | None = "http://testserver", host: str = "testserver") -> Any:
     ws = communicator(origin, host)
     connected, _ = await ws.connect()
@@ -297,12 +251,20 @@ async def test_a_malformed_frame_closes_with_4400(frame: str) -> None:
 async def test_websocket_origins(
     settings: Any, origin: str | None, host: str, allowed: list[str] | None, accepted: bool
 ) -> None:
+    """A page on an origin that is not allowed may open the socket, but its cookies are ignored:
+    without a token, ``connection_init`` is refused with 4403."""
     settings.ALLOWED_HOSTS = ["*"]
     settings.ASYNC_IMAGE_UPLOAD_WEBSOCKET_ALLOWED_ORIGINS = allowed
     ws = communicator(origin, host)
     connected, _ = await ws.connect()
-    assert connected is accepted
-    await ws.disconnect()
+    assert connected
+    await ws.send_json_to({"type": "connection_init"})
+    answer = await ws.receive_output(timeout=5)
+    if accepted:
+        assert json.loads(answer["text"])["type"] == "connection_ack"
+        await ws.disconnect()
+    else:
+        assert (answer["type"], answer["code"]) == ("websocket.close", 4403)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -310,9 +272,7 @@ async def test_websocket_origins(
 async def test_csrf_trusted_origins_may_open_the_websocket(settings: Any) -> None:
     settings.ASYNC_IMAGE_UPLOAD_WEBSOCKET_ALLOWED_ORIGINS = None
     settings.CSRF_TRUSTED_ORIGINS = ["https://app.example.com"]
-    ws = communicator("https://app.example.com", "api.example.com")
-    connected, _ = await ws.connect()
-    assert connected
+    ws = await opened("https://app.example.com", "api.example.com")  # acknowledged
     await ws.disconnect()
 
 

@@ -14,7 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import Client
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed
 
 from asyncimg.models import Upload, UploadStatus
 from tests.callbacks import callback_body, signed_headers
@@ -297,13 +297,18 @@ async def test_protocol_and_origin_rules(servers: Any, alice: Any) -> None:
         await asyncio.wait_for(legacy.recv(), 20)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4406
-    with pytest.raises(InvalidStatus) as refused:
-        await connect(
-            b.ws_url,
-            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-            additional_headers={"Origin": "https://evil.example"},
-        )
-    assert refused.value.response.status_code == 403
+    # A cross-site page carrying alice's cookie: its cookies are ignored, and without a token
+    # connection_init is refused with 4403.
+    cross_site = await connect(
+        b.ws_url,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        additional_headers={"Origin": "https://evil.example", "Cookie": f"sessionid={alice[1]}"},
+    )
+    await cross_site.send('{"type": "connection_init"}')
+    with pytest.raises(ConnectionClosed) as closed:
+        await asyncio.wait_for(cross_site.recv(), 20)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
 
 
 async def test_subscription_cap(servers: Any, alice: Any, settings: Any) -> None:

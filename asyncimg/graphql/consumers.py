@@ -5,8 +5,12 @@ import contextlib
 from datetime import timedelta
 from typing import Any, cast
 
+from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 from strawberry.channels import GraphQLWSConsumer
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.websocket_origin import normalize_allowed_origins, normalize_origin
 from strawberry.schema.base import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -18,7 +22,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
 )
 
+from asyncimg.auth import authenticate_token, bearer_token
 from asyncimg.conf import app_settings
+from asyncimg.errors import Unauthenticated
 
 #: RFC 6455's close code for a message larger than the endpoint accepts
 WS_MESSAGE_TOO_BIG = 1009
@@ -81,25 +87,68 @@ def _valid_subscribe_payload(message: dict[str, Any]) -> bool:
 
 
 class GraphQLConsumer(GraphQLWSConsumer):
-    """strawberry's Channels consumer with our limits, keep-alives and origin rule.
+    """strawberry's Channels consumer with our limits, keep-alives and authentication.
 
-    Origins: strawberry accepts a socket without ``Origin`` (not a browser: no cookie to abuse)
-    and a same-origin page; any other origin must be in
-    ``ASYNC_IMAGE_UPLOAD_WEBSOCKET_ALLOWED_ORIGINS`` (default: ``CSRF_TRUSTED_ORIGINS``). Read on
-    every connection, independent of ``ALLOWED_HOSTS``: browsers send cookies on cross-site
-    websockets, so this is the websocket's CSRF protection.
+    - **Session cookie** (same-site browsers): the user ``AuthMiddlewareStack`` found, provided
+      the page's ``Origin`` is the server's own or allowed: ``ASYNC_IMAGE_UPLOAD_WEBSOCKET_ALLOWED_
+      ORIGINS`` (default: ``CSRF_TRUSTED_ORIGINS``), read on every connection and independent of
+      ``ALLOWED_HOSTS`` — browsers send cookies on cross-site websockets, so this is the
+      websocket's CSRF protection. A socket without ``Origin`` is not a browser's.
+    - **Bearer token** (mobile apps, SPAs on any origin): ``connection_init`` payload
+      ``{"authorization": "Bearer <token>"}``, checked by
+      ``ASYNC_IMAGE_UPLOAD_TOKEN_AUTHENTICATOR``; a bad token closes the socket with 4403, and so
+      does the token's expiry when the authenticator tells it. A token carries no ambient
+      credential: any origin may use one.
+    - A page on another origin without a token has its cookies ignored and is closed with 4403
+      at ``connection_init``.
     """
 
     graphql_transport_ws_handler_class = KeepAliveTransportWSHandler
+    foreign_origin = False
+    expiry_task: asyncio.Task[None] | None = None
 
     def is_websocket_origin_allowed(self, request: Any, origin: str) -> bool:
         configured = app_settings.WEBSOCKET_ALLOWED_ORIGINS
         if configured is None:
             configured = tuple(getattr(settings, "CSRF_TRUSTED_ORIGINS", ()))
-        if "*" in configured:
-            return True
         normalized = normalize_origin(origin)
-        return normalized is not None and normalized in normalize_allowed_origins(configured)
+        allowed = "*" in configured or (
+            normalized is not None and normalized in normalize_allowed_origins(configured)
+        )
+        if not allowed:
+            # Accepted, so that a token may still authenticate it; the cookies never will.
+            self.foreign_origin = True
+            self.scope["user"] = AnonymousUser()
+            self.scope["session"] = None
+        return True
+
+    async def on_ws_connect(self, context: Any) -> Any:
+        params = context.get("connection_params") if isinstance(context, dict) else None
+        header = params.get("authorization") if isinstance(params, dict) else None
+        if header is None:
+            if self.foreign_origin:
+                raise ConnectionRejectionError
+            return await super().on_ws_connect(context)
+        try:
+            token = bearer_token(header if isinstance(header, str) else "") or ""
+            found = await database_sync_to_async(authenticate_token)(token)
+        except Unauthenticated:
+            raise ConnectionRejectionError from None
+        self.scope["user"] = found.user
+        self.scope["session"] = None
+        if found.expires_at is not None:
+            delay = (found.expires_at - timezone.now()).total_seconds()
+            self.expiry_task = asyncio.create_task(self._close_at_expiry(delay))
+        return await super().on_ws_connect(context)
+
+    async def _close_at_expiry(self, delay: float) -> None:
+        await asyncio.sleep(max(delay, 0))
+        await self.close(code=4403, reason="Token expired")
+
+    async def disconnect(self, code: int) -> None:
+        if self.expiry_task is not None:
+            self.expiry_task.cancel()
+        await super().disconnect(code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         # Checked before strawberry decodes the JSON. The ASGI server's own limit (uvicorn's

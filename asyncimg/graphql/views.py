@@ -4,14 +4,17 @@ import re
 from typing import Any
 
 from cross_web import HTTPException
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
-from django.middleware.csrf import get_token
+from django.middleware.csrf import CsrfViewMiddleware, get_token
 from django.templatetags.static import static
 from strawberry.django.views import GraphQLView as StrawberryGraphQLView
 
+from asyncimg.auth import authenticate_token, bearer_token
 from asyncimg.conf import app_settings
+from asyncimg.errors import Unauthenticated
 
 #: Versions of GraphiQL's files vendored under ``asyncimg/static/asyncimg/graphiql/``.
 VENDORED = {
@@ -46,7 +49,18 @@ class GraphQLView(StrawberryGraphQLView):
     and move their ORM work to a thread.
     """
 
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        view = super().as_view(**initkwargs)
+        # CSRF is checked in dispatch, for cookie-authenticated requests only: a bearer token is
+        # no ambient credential, and the middleware's 403 page would reach API clients as HTML.
+        view.csrf_exempt = True  # type: ignore[attr-defined]
+        return view
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        refused = _authenticate(request)
+        if refused is not None:
+            return refused
         limit = app_settings.GRAPHQL_MAX_BYTES
         too_large = error_response(
             413, "REQUEST_TOO_LARGE", f"A GraphQL request may have at most {limit} bytes."
@@ -92,3 +106,36 @@ def error_response(status: int, code: str, message: str) -> JsonResponse:
         {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
         status=status,
     )
+
+
+def _authenticate(request: HttpRequest) -> HttpResponseBase | None:
+    """``Authorization: Bearer`` → the token's user (a request carrying a cookie too uses the
+    token); otherwise the session, with the CSRF check Django's middleware would make. A refusal
+    is a GraphQL-shaped error with a code."""
+    header = request.headers.get("Authorization")
+    if header is not None:
+        try:
+            token = bearer_token(header) or ""
+            request.user = authenticate_token(token).user
+        except Unauthenticated as exc:
+            response = error_response(401, exc.code, exc.message)
+            response["WWW-Authenticate"] = 'Bearer realm="graphql"'
+            return response
+        return None
+    if CSRF_MIDDLEWARE in settings.MIDDLEWARE:
+        rejected = CsrfViewMiddleware(_no_response).process_view(request, _no_response, (), {})
+        if rejected is not None:
+            return error_response(
+                403,
+                "CSRF_FAILED",
+                "CSRF check failed: send the csrftoken cookie's value as the X-CSRFToken header "
+                "(same-site pages), or authenticate with Authorization: Bearer <token>.",
+            )
+    return None
+
+
+CSRF_MIDDLEWARE = "django.middleware.csrf.CsrfViewMiddleware"
+
+
+def _no_response(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("not called: only process_view is used")
