@@ -11,11 +11,14 @@ from config.settings import *  # noqa: F403
 SECRET_KEY = "tests-secret-key-long-enough-for-hs256-jwt-signing"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-ASYNC_IMAGE_UPLOAD_BUCKET = "asyncimg-test"
+# Live servers of a test may be pointed at the test's own bucket through the environment.
+ASYNC_IMAGE_UPLOAD_BUCKET = os.environ.get("ASYNCIMG_TEST_BUCKET", "asyncimg-test")
 ASYNC_IMAGE_UPLOAD_REGION = "us-east-1"
 ASYNC_IMAGE_UPLOAD_CALLBACK_SECRETS = ["test-callback-secret"]
 ASYNC_IMAGE_UPLOAD_CALLBACK_URL = "http://127.0.0.1:8000/async_image/callback/"
 ASYNC_IMAGE_UPLOAD_GRAPHIQL = True
+# Bearer tokens signed by tests/tokens.py (also for the live servers and the JS client tests).
+ASYNC_IMAGE_UPLOAD_TOKEN_AUTHENTICATOR = "tests.tokens.authenticate"
 ASYNC_IMAGE_UPLOAD_GRAPHQL_INTROSPECTION = True
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 LOGGING = {"version": 1, "disable_existing_loggers": False}

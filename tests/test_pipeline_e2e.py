@@ -136,3 +136,79 @@ async def test_svg_disguised_as_jpeg_fails_with_its_code(
     upload = await sync_to_async(Upload.objects.get)(pk=upload_id)
     assert upload.status == UploadStatus.FAILED
     assert upload.error_code == "UNSUPPORTED_TYPE"
+
+
+@pytest.fixture
+def mobile_server(pipeline: Any, moto_endpoint: str, settings: Any) -> Iterator[AsgiServer]:
+    """A second server of the project, on the pipeline's bucket (the callback server of the
+    module is on the test bucket); both share Redis, so a callback to one reaches the other."""
+    server = AsgiServer(
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        name="mobile",
+        env={
+            "ASYNCIMG_TEST_BUCKET": settings.ASYNC_IMAGE_UPLOAD_BUCKET,
+            "ASYNC_IMAGE_UPLOAD_ENDPOINT_URL": moto_endpoint,
+        },
+    )
+    with running(server):
+        yield server
+
+
+async def test_a_mobile_client_with_only_a_token(mobile_server: AsgiServer, user: Any) -> None:
+    """A native app: no cookie, no CSRF token, no Origin; ``Authorization: Bearer`` over HTTP and
+    the token in ``connection_init`` on the websocket (the ``websockets`` library)."""
+    import json
+
+    from websockets.asyncio.client import connect
+
+    from tests.tokens import make_token
+
+    token = await sync_to_async(make_token)(user)
+    data = jpeg_bytes(800, 600)
+    variables = {"input": {"filename": "phone.jpg", "contentType": "image/jpeg", "size": len(data)}}
+    response = await asyncio.to_thread(
+        requests.post,
+        f"{mobile_server.url}/graphql/",
+        json={"query": REQUEST, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert "sessionid" not in response.cookies
+    ticket = response.json()["data"]["requestImageUpload"]
+    upload_id = ticket["upload"]["id"]
+    post = ticket["presignedPost"]
+    stored = await asyncio.to_thread(
+        requests.post,
+        post["url"],
+        data=post["fields"],
+        files={"file": ("phone.jpg", data, "image/jpeg")},
+        timeout=30,
+    )
+    assert stored.status_code == 204, stored.text
+
+    async with connect(mobile_server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        init = {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+        await ws.send(json.dumps(init))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        subscribe = {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {"query": IMAGE_PROCESSED, "variables": {"id": upload_id}},
+        }
+        await ws.send(json.dumps(subscribe))
+        worker = await sync_to_async(build_worker)(wait_time=1)
+        await asyncio.to_thread(worker.run, once=True)
+        statuses = []
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            if message["type"] == "ping":
+                await ws.send(json.dumps({"type": "pong"}))
+                continue
+            if message["type"] == "complete":
+                break
+            statuses.append(message["payload"]["data"]["imageProcessed"]["status"])
+    assert statuses[0] == "PENDING"
+    assert statuses[-1] == "READY"
+    upload = await sync_to_async(Upload.objects.get)(pk=upload_id)
+    assert upload.owner_id == user.pk
