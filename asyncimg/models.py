@@ -85,6 +85,9 @@ class Upload(models.Model):
     #: The credential handed out, kept so a repeated request inside the reuse window gets it back.
     presigned_url = models.CharField(max_length=2048, editable=False)
     presigned_fields = models.JSONField(default=dict, editable=False)
+    #: how the credential is used: "POST" (form, S3/GCS) or "PUT" (Azure SAS) with these headers
+    presigned_method = models.CharField(max_length=8, default="POST", editable=False)
+    presigned_headers = models.JSONField(default=dict, editable=False)
     expires_at = models.DateTimeField(_("credential expires at"))
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -402,3 +402,18 @@ def test_token_limit_applies_to_cached_parsing(gql: GraphQL) -> None:
         result = gql(huge)
         assert error_codes(result) == ["GRAPHQL_VALIDATION_FAILED"]
         assert "more than 2000 tokens" in result["errors"][0]["message"]
+
+
+def test_a_credential_says_how_to_send_the_file(gql: GraphQL, s3: Any) -> None:
+    """``method`` and ``headers`` (contract): S3 credentials are form POSTs with no headers, and a
+    reused credential keeps them."""
+    query = """
+    mutation($input: RequestImageUploadInput!) {
+      requestImageUpload(input: $input) { upload { id } presignedPost { method headers } }
+    }
+    """
+    spec = {"filename": "cat.jpg", "contentType": "image/jpeg", "size": 1000}
+    first = gql(query, {"input": spec})["data"]["requestImageUpload"]
+    again = gql(query, {"input": spec})["data"]["requestImageUpload"]
+    assert first["upload"]["id"] == again["upload"]["id"]  # reused
+    assert first["presignedPost"] == again["presignedPost"] == {"method": "POST", "headers": {}}

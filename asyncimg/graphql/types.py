@@ -129,7 +129,7 @@ class Upload:
 
 
 @strawberry.type(
-    description="A credential for one browser POST straight to storage (multipart/form-data)."
+    description="A credential for sending one file straight to storage: a form POST or a PUT."
 )
 class PresignedPost:
     url: str = strawberry.field(description="Where to POST the form.")
@@ -137,10 +137,21 @@ class PresignedPost:
         description="Form fields to send exactly as given; the file goes last, as `file`."
     )
     expires_at: datetime = strawberry.field(description="When the credential stops working.")
+    method: str = strawberry.field(
+        description='"POST": a multipart form of `fields` then the file (S3, GCS). "PUT": the '
+        "file's bytes as the body, with `headers` (Azure Blob SAS)."
+    )
+    headers: JSON = strawberry.field(description="Headers the client must send ({} for POST).")
 
     @classmethod
     def from_data(cls, post: PresignedPostData) -> PresignedPost:
-        return cls(url=post.url, fields=JSON(dict(post.fields)), expires_at=post.expires_at)
+        return cls(
+            url=post.url,
+            fields=JSON(dict(post.fields)),
+            expires_at=post.expires_at,
+            method=post.method,
+            headers=JSON(dict(post.headers)),
+        )
 
 
 @strawberry.type(description="A new (or reused, live) upload and its credential.")

@@ -124,6 +124,8 @@ def _ticket(upload: Upload) -> Ticket:
             url=upload.presigned_url,
             fields=dict(upload.presigned_fields),
             expires_at=upload.expires_at,
+            method=upload.presigned_method,
+            headers=dict(upload.presigned_headers),
         ),
     )
 
@@ -233,6 +235,8 @@ def _create(
             key=key,
             presigned_url=post.url,
             presigned_fields=post.fields,
+            presigned_method=post.method,
+            presigned_headers=post.headers,
             expires_at=post.expires_at,
             created_at=now,
             updated_at=now,

@@ -9,11 +9,14 @@ from datetime import datetime
 
 @dataclass(frozen=True)
 class PresignedPost:
-    """A credential for one browser ``multipart/form-data`` POST of exactly one object."""
+    """A credential for sending exactly one object: a ``multipart/form-data`` POST of ``fields``
+    plus the file (S3, GCS), or a ``PUT`` of the file's bytes with ``headers`` (Azure SAS)."""
 
     url: str
     fields: dict[str, str]
     expires_at: datetime
+    method: str = "POST"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
