@@ -94,4 +94,9 @@ async def callback(request: HttpRequest) -> JsonResponse:
         "version": outcome.state.version,
         "published": published,
     }
+    if payload.event == "processing":
+        # What the credential promised: storage that enforces no policy (moto, MinIO, Azure SAS)
+        # lets anything through, so the processor re-checks the object against it.
+        body_out["declaredSize"] = outcome.state.size
+        body_out["declaredContentType"] = outcome.state.content_type
     return JsonResponse(body_out)

@@ -116,6 +116,19 @@ def test_failed(client: Client, upload: Upload) -> None:
     assert [r["state"].error_code for r in received] == ["UNSUPPORTED_TYPE"]
 
 
+def test_the_processing_answer_carries_what_the_credential_declared(
+    client: Client, user: Any
+) -> None:
+    """Storage that enforces no POST policy lets anything through: the processor re-checks the
+    object's size and type against the declaration it reads from this answer."""
+    upload = make_upload(user)  # cat.jpg, image/jpeg, 1000 bytes
+    body = callback_body(str(upload.pk), "processing", event_id="evt-declared")
+    for status in ("applied", "duplicate"):  # a redelivery is re-checked too
+        answer = post(client, body).json()
+        assert answer["status"] == status
+        assert (answer["declaredSize"], answer["declaredContentType"]) == (1000, "image/jpeg")
+
+
 # --- at-least-once delivery ------------------------------------------------------------------
 
 

@@ -84,6 +84,18 @@ class CallbackResponse:
         value = (self.body or {}).get("uploadStatus")
         return value if isinstance(value, str) else None
 
+    @property
+    def declared_size(self) -> int | None:
+        """The size the upload's credential allowed (``processing`` answers), if the app says."""
+        value = (self.body or {}).get("declaredSize")
+        return value if type(value) is int and value >= 0 else None
+
+    @property
+    def declared_content_type(self) -> str | None:
+        """The content type the upload's credential allowed (``processing`` answers)."""
+        value = (self.body or {}).get("declaredContentType")
+        return value if isinstance(value, str) and value else None
+
 
 #: bytes of the receiver's answer read at most (the app's is ~150)
 MAX_ANSWER: Final = 64 * 1024

@@ -3,28 +3,34 @@
 Pure (no I/O besides the bytes given), so the same function serves Lambda, the Django worker, the
 tests and the benchmark. The rules it applies are documented in ``docs/processor.md``; in short:
 
-* the type comes from the magic bytes, never from a name or a declared content type;
-* the pixel count is checked from the header, before any pixel is decoded;
+* the type comes from the magic bytes, never from a name; it must be the type the upload declared;
+* the pixel count and the memory the decoded image needs are checked from the header, before any
+  pixel is decoded;
 * EXIF orientation is applied, then every piece of metadata is dropped (outputs carry none);
-* colours are converted to sRGB when an ICC profile says otherwise, modes become RGB or RGBA;
+* colours are converted to sRGB when an ICC profile says otherwise, modes become RGB, RGBA or
+  (greyscale sources) L;
 * animated images are reduced to their first frame (``animated``/``frames`` in the metadata);
-* nothing is ever upscaled; JPEG outputs of images with transparency are flattened on white.
+* nothing is ever upscaled; JPEG outputs of images with transparency are flattened on white;
+* an image larger than an encoder can hold is scaled into its limits (``scaledToFit``).
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import math
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
 import pillow_heif
-from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError, features
+from PIL import ExifTags, Image, ImageCms, features
 
 from asyncimg_processor.errors import (
+    CONTENT_TYPE_MISMATCH,
     CORRUPT_IMAGE,
     EMPTY_FILE,
     FILE_TOO_LARGE,
@@ -32,6 +38,8 @@ from asyncimg_processor.errors import (
     UNSUPPORTED_TYPE,
     ProcessingError,
 )
+
+logger = logging.getLogger(__name__)
 
 # Registers the "HEIF" plugin with Pillow; done at import so every Image.open below can use it.
 pillow_heif.register_heif_opener()
@@ -59,11 +67,16 @@ _DECODERS: Final[dict[str, tuple[str, str]]] = {
     "image/avif": ("AVIF", "avif"),
 }
 
-#: Output format → (content type, file extension).
+#: Output format → (content type, file extension). PNG is only ever the original (see _plan).
 _ENCODERS: Final[dict[str, tuple[str, str]]] = {
     "jpeg": ("image/jpeg", "jpg"),
     "webp": ("image/webp", "webp"),
+    "png": ("image/png", "png"),
 }
+
+#: The largest side each output format holds: libwebp's and libjpeg's limits. PNG allows
+#: 2**31 - 1, but viewers (and the app's callback) do not: it gets JPEG's.
+_MAX_SIDE: Final[dict[str, int]] = {"webp": 16383, "jpeg": 65500, "png": 65500}
 
 _HEIC_BRANDS: Final = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"})
 _AVIF_BRANDS: Final = frozenset({b"avif", b"avis"})
@@ -113,6 +126,20 @@ class ProcessOptions:
     #: (same PSNR within 0.05 dB); on a flat graphic method 2 costs 12 % more bytes than 4.
     original_webp_method: int = 2
     encode_threads: int = 2
+    #: Largest decoded image, in bytes, estimated from the header before any pixel is decoded
+    #: (see :func:`decoded_bytes`); larger images are refused with ``TOO_MANY_PIXELS``. None:
+    #: ``max_pixels * 4``, an RGBA image at the pixel limit.
+    max_decoded_bytes: int | None = None
+    #: Largest variant, in pixels. A variant is as wide as its name says, so a very tall image
+    #: would make a huge one (and libwebp needs up to 30 bytes per pixel to encode it): it is
+    #: scaled down to fit instead (``scaledToFit`` in the metadata).
+    variant_max_pixels: int = 8_000_000
+    #: Bytes the encoding tasks of one job may hold at once, estimated (see :func:`_render`).
+    #: A task starts only when those running leave room for it; the original's task holds the
+    #: full frame, so the variants' wait until it released it when both would not fit. A
+    #: transparent original whose WebP encoder would not fit is stored as PNG, which is
+    #: encoded row by row.
+    encode_memory: int = 320 * 1024 * 1024
 
     def __post_init__(self) -> None:
         unknown = set(self.formats) - {"webp", "jpeg"}
@@ -120,6 +147,35 @@ class ProcessOptions:
             raise ValueError(f"variant formats must be webp and/or jpeg, got {self.formats!r}")
         if not self.widths or any(w < 1 for w in self.widths):
             raise ValueError(f"variant widths must be positive, got {self.widths!r}")
+        if self.variant_max_pixels < 1:
+            raise ValueError(f"variant_max_pixels must be positive, got {self.variant_max_pixels}")
+
+    @property
+    def decode_budget(self) -> int:
+        """The effective :attr:`max_decoded_bytes`."""
+        if self.max_decoded_bytes is None:
+            return self.max_pixels * 4
+        return self.max_decoded_bytes
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What the upload's credential promised. Storage that enforces no policy (moto, MinIO,
+    Azure SAS) lets anything through, so the object is re-checked against it."""
+
+    size: int
+    content_type: str
+
+    def allows(self, content_type: str) -> bool:
+        """Whether the sniffed ``content_type`` is the declared one."""
+        return _type_family(content_type) == _type_family(self.content_type)
+
+
+def _type_family(content_type: str) -> str:
+    base = content_type.split(";", 1)[0].strip().lower()
+    # One container, two names: which one a file gets depends on its ftyp brands, which
+    # browsers and phones do not agree on.
+    return "image/heif" if base == "image/heic" else base
 
 
 @dataclass(frozen=True)
@@ -186,20 +242,45 @@ def decodable_types() -> frozenset[str]:
     return frozenset(types)
 
 
-def process(data: bytes, options: ProcessOptions | None = None) -> ProcessResult:
+def byte_limit(options: ProcessOptions, declared: Declared | None = None) -> int:
+    """The most bytes an upload may have: the configured limit, or less if it declared less."""
+    if declared is None:
+        return options.max_bytes
+    return min(options.max_bytes, declared.size)
+
+
+def check_size(size: int, options: ProcessOptions, declared: Declared | None = None) -> None:
+    """Refuse ``size`` bytes (``FILE_TOO_LARGE``) above :func:`byte_limit`.
+
+    ``size`` may be a lower bound (a read stopped one byte after the limit), so the messages
+    name the limit, not the size.
+    """
+    if declared is not None and size > declared.size:
+        raise ProcessingError(
+            FILE_TOO_LARGE,
+            f"The file has more than the {declared.size} bytes declared when the upload was "
+            "requested. Request a new upload with the file's real size.",
+        )
+    if size > options.max_bytes:
+        raise ProcessingError(
+            FILE_TOO_LARGE,
+            f"The file has more than {options.max_bytes} bytes, the limit. Upload a smaller file.",
+        )
+
+
+def process(
+    data: bytes, options: ProcessOptions | None = None, *, declared: Declared | None = None
+) -> ProcessResult:
     """Validate, decode, normalise and encode ``data``.
 
-    Raises :class:`ProcessingError` for every problem with the bytes themselves; any other
+    With ``declared``, the bytes must also be what the upload's credential promised (size and
+    type). Raises :class:`ProcessingError` for every problem with the bytes themselves; any other
     exception is a bug or an exhausted machine (MemoryError), not a property of the upload.
     """
     options = options or ProcessOptions()
     if not data:
         raise ProcessingError(EMPTY_FILE, "The file is empty.")
-    if len(data) > options.max_bytes:
-        raise ProcessingError(
-            FILE_TOO_LARGE,
-            f"The file has {len(data)} bytes; the limit is {options.max_bytes}.",
-        )
+    check_size(len(data), options, declared)
     content_type = sniff(data)
     if content_type is None or content_type not in options.allowed_types:
         raise ProcessingError(
@@ -207,81 +288,99 @@ def process(data: bytes, options: ProcessOptions | None = None) -> ProcessResult
             "The file is not an image of an accepted type "
             f"({', '.join(sorted(options.allowed_types))}).",
         )
+    if declared is not None and not declared.allows(content_type):
+        raise ProcessingError(
+            CONTENT_TYPE_MISMATCH,
+            f"The file is {content_type}, but the upload was requested for "
+            f"{declared.content_type}. Request a new upload with the file's real type.",
+        )
     if content_type not in decodable_types():
         raise ProcessingError(UNSUPPORTED_TYPE, f"{content_type} cannot be decoded here.")
     try:
-        return _process(data, content_type, options)
+        source = _decode(data, content_type, options)
     except (ProcessingError, MemoryError):
         raise
     except Image.DecompressionBombError as exc:
-        raise ProcessingError(TOO_MANY_PIXELS, str(exc)) from exc
+        logger.info("refused a %s decompression bomb: %s", content_type, exc)
+        raise ProcessingError(TOO_MANY_PIXELS) from exc
     except Exception as exc:
         # Pillow and its plugins raise OSError, ValueError, SyntaxError, EOFError, struct.error,
-        # RuntimeError... for damaged files; all mean the same thing to the uploader.
-        raise ProcessingError(
-            CORRUPT_IMAGE, f"The image could not be decoded ({type(exc).__name__}: {exc})."
-        ) from exc
+        # RuntimeError... for damaged files; all mean the same thing to the uploader, and their
+        # text (offsets, plugin internals) is for the log only.
+        logger.info("could not decode a %s file: %s: %s", content_type, type(exc).__name__, exc)
+        raise ProcessingError(CORRUPT_IMAGE) from exc
+    # Outside the try: the pixels decoded, so an encoder failing now is a bug to retry and see
+    # in the dead-letter queue, not a corrupt upload to blame on the uploader.
+    return _produce(source, len(data), options)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    width: int  # upright, full-resolution size of the source
+# --- decoding ----------------------------------------------------------------------------------
+
+
+def decoded_bytes(mode: str, size: tuple[int, int]) -> int:
+    """Bytes of the largest full-size image decoding ``size`` pixels of ``mode`` makes.
+
+    Pillow stores 1-bit, greyscale and palette pixels in one byte, 16-bit greyscale in two and
+    every other mode (RGB included) in four; a palette image counts as the RGBA image it may
+    become, and every source is normalised to at most four bytes (greyscale to one).
+    """
+    if mode in ("1", "L"):
+        per_pixel = 1
+    elif mode.startswith("I;16"):
+        per_pixel = 2
+    else:
+        per_pixel = 4
+    return size[0] * size[1] * per_pixel
+
+
+@dataclass
+class _Source:
+    """The decoded, normalised image and what was learnt on the way."""
+
+    #: holds the only reference to the frame, in stored orientation (see :func:`_render`)
+    work: list[Image.Image]
+    width: int  # upright
     height: int
-    variant_widths: tuple[int, ...]  # descending, never above ``width``
-    transpose: Image.Transpose | None  # what turns the stored pixels upright
-
-    def size_at(self, width: int) -> tuple[int, int]:
-        """Upright size of the output ``width`` pixels wide."""
-        return width, max(1, round(self.height * width / self.width))
-
-    def stored(self, size: tuple[int, int]) -> tuple[int, int]:
-        """The same size in the stored orientation."""
-        return (size[1], size[0]) if self.transpose in _SWAPS else size
-
-
-_SWAPS: Final = frozenset(
-    {
-        Image.Transpose.TRANSPOSE,
-        Image.Transpose.TRANSVERSE,
-        Image.Transpose.ROTATE_90,
-        Image.Transpose.ROTATE_270,
-    }
-)
+    transpose: Image.Transpose | None
+    content_type: str
+    source_format: str
+    orientation: int
+    animated: bool
+    frames: int
+    has_alpha: bool
+    colour: str | None
+    exif: Image.Exif | None
 
 
-def _plan(
-    width: int, height: int, transpose: Image.Transpose | None, options: ProcessOptions
-) -> _Plan:
-    widths = sorted({w for w in options.widths if w <= width}, reverse=True)
-    # Never upscale: a source narrower than every configured width gets one variant per format
-    # at its own width, so clients always find each format.
-    return _Plan(width, height, tuple(widths) or (width,), transpose)
-
-
-def _process(data: bytes, content_type: str, options: ProcessOptions) -> ProcessResult:
+def _decode(data: bytes, content_type: str, options: ProcessOptions) -> _Source:
     plugin, source_format = _DECODERS[content_type]
-    try:
-        im = Image.open(io.BytesIO(data), formats=[plugin])
-    except UnidentifiedImageError as exc:
-        raise ProcessingError(
-            CORRUPT_IMAGE, f"The file looks like {source_format} but cannot be read."
-        ) from exc
+    im = Image.open(io.BytesIO(data), formats=[plugin])
 
-    # Everything up to here read the header only: refuse bombs before any pixel is decoded.
+    # Refuse bombs from the header, before any pixel is decoded.
     stored_w, stored_h = im.size
     if stored_w < 1 or stored_h < 1:
-        raise ProcessingError(CORRUPT_IMAGE, "The image has no pixels.")
+        raise ProcessingError(CORRUPT_IMAGE)
     if stored_w * stored_h > options.max_pixels:
         raise ProcessingError(
             TOO_MANY_PIXELS,
-            f"The image is {stored_w}x{stored_h} pixels; the limit is {options.max_pixels}.",
+            f"The image is {stored_w}x{stored_h} pixels; the limit is {options.max_pixels}. "
+            "Upload a smaller image.",
+        )
+    # Before anything else reads the file: PNG's getexif decodes the pixels (an eXIf chunk may
+    # follow them). For a JPEG decoded at a reduced scale this counts the full size.
+    needed = decoded_bytes(im.mode, im.size)
+    if needed > options.decode_budget:
+        per_pixel = needed // (stored_w * stored_h)
+        raise ProcessingError(
+            TOO_MANY_PIXELS,
+            f"The image is {stored_w}x{stored_h} pixels; for its colour depth the limit is "
+            f"{options.decode_budget // per_pixel} pixels. Upload a smaller image.",
         )
 
     exif = _read_exif(im)
     orientation = exif.get(ExifTags.Base.Orientation, 1) if exif is not None else 1
     transpose = _TRANSPOSE.get(orientation) if isinstance(orientation, int) else None
     width, height = (stored_h, stored_w) if transpose in _SWAPS else (stored_w, stored_h)
-    plan = _plan(width, height, transpose, options)
 
     # n_frames parses frame headers only (GIF, WebP, HEIF) and the first frame is the one used.
     frames = int(getattr(im, "n_frames", 1) or 1)
@@ -292,39 +391,43 @@ def _process(data: bytes, content_type: str, options: ProcessOptions) -> Process
     if plugin == "JPEG" and not options.include_original:
         # Shrink-on-load: libjpeg decodes at 1/2, 1/4 or 1/8 scale, never below the largest
         # variant (draft picks the smallest scale that is still >= the requested size).
-        scale = plan.variant_widths[0] / width
+        scale = _variant_widths(width, options)[0] / width
         im.draft(None, (math.ceil(stored_w * scale), math.ceil(stored_h * scale)))
     im.load()
 
     icc = im.info.get("icc_profile") or None
-    frame, colour = _normalise(im, icc)
+    # _normalise converts step by step; with the only reference in its hands, each step frees
+    # the previous full-size image.
+    work: list[Image.Image] = [im]
+    del im
+    frame, colour = _normalise(work, icc)
     # Outputs must carry no metadata at all; encoders read some keys (icc_profile, exif,
     # transparency...) from ``info``, and every derived image copies it.
     frame.info = {}
-    has_alpha = frame.mode == "RGBA"
-    # Hand the only references to the decoded pixels over to _render, which drops them once
-    # the first variant exists: the full-size frame is the biggest allocation of the job.
-    work = [frame]
-    del im, frame
-    outputs, dominant = _render(work, plan, options, has_alpha)
-    metadata: dict[str, Any] = {
-        "width": width,
-        "height": height,
-        "format": source_format,
-        "contentType": content_type,
-        "bytes": len(data),
-        "orientation": orientation if transpose is not None else 1,
-        "orientationApplied": transpose is not None,
-        "animated": animated,
-        "frames": frames,
-        "hasAlpha": has_alpha,
-        "colorProfile": colour,
-        "exif": _exif_summary(exif),
-        "dominantColor": dominant,
+    return _Source(
+        work=[frame],
+        width=width,
+        height=height,
+        transpose=transpose,
+        content_type=content_type,
+        source_format=source_format,
+        orientation=orientation if transpose is not None else 1,
+        animated=animated,
+        frames=frames,
+        has_alpha=frame.mode == "RGBA",
+        colour=colour,
+        exif=exif,
+    )
+
+
+_SWAPS: Final = frozenset(
+    {
+        Image.Transpose.TRANSPOSE,
+        Image.Transpose.TRANSVERSE,
+        Image.Transpose.ROTATE_90,
+        Image.Transpose.ROTATE_270,
     }
-    # Without a separate original, the largest variant stands in for it.
-    variants = outputs[1:] if options.include_original else outputs
-    return ProcessResult(original=outputs[0], variants=variants, metadata=metadata)
+)
 
 
 def _read_exif(im: Image.Image) -> Image.Exif | None:
@@ -352,46 +455,226 @@ def _srgb_transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCm
 
 _SRGB: Final = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
+#: The ``colorProfile`` note of a profile that cannot be used (its parser's complaint is logged).
+PROFILE_IGNORED: Final = "ignored: unreadable colour profile"
 
-def _normalise(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, str | None]:
-    """Return an RGB or RGBA image in sRGB, and what was done with the colour profile.
 
-    The profile note is ``None`` (no profile, or already sRGB), ``"converted: <description>"``
-    or ``"ignored: <reason>"`` when the profile cannot be used (the pixels are kept as-is).
+def _normalise(work: list[Image.Image], icc: bytes | None) -> tuple[Image.Image, str | None]:
+    """Return an RGB, RGBA or L image in sRGB, and what was done with the colour profile.
+
+    ``work`` holds the only reference to the decoded image, so that every conversion below frees
+    its input: at most two full-size images exist at once. The profile note is ``None`` (no
+    profile, or already sRGB), ``"converted: <description>"`` or :data:`PROFILE_IGNORED`.
     """
+    im = work.pop()
     colour: str | None = None
     if icc and im.mode in ("RGB", "RGBA", "CMYK"):
         try:
             description = ImageCms.getProfileDescription(_profile(icc)).strip()
             if not description.startswith("sRGB") or im.mode == "CMYK":
                 out_mode = "RGBA" if im.mode == "RGBA" else "RGB"
-                converted = ImageCms.applyTransform(im, _srgb_transform(icc, im.mode, out_mode))
-                im = converted if converted is not None else im
+                transform = _srgb_transform(icc, im.mode, out_mode)
+                if out_mode == im.mode:
+                    ImageCms.applyTransform(im, transform, inPlace=True)
+                else:
+                    converted = ImageCms.applyTransform(im, transform)
+                    im = converted if converted is not None else im
                 colour = f"converted: {description}"[:100]
         except (OSError, ValueError, ImageCms.PyCMSError) as exc:
-            colour = f"ignored: {exc}"[:100]
+            logger.info("colour profile ignored: %s: %s", type(exc).__name__, exc)
+            colour = PROFILE_IGNORED
 
     mode = im.mode
-    if mode == "P" or mode == "PA":
+    if mode == "1":
+        # Resizing a 1-bit image would pick pixels (nearest neighbour), not average them.
+        im = im.convert("L")
+    elif mode.startswith("I;16") or mode == "I":
+        im = _to_8_bits(im)
+    elif mode == "P" or mode == "PA":
         im = im.convert("RGBA" if mode == "PA" or "transparency" in im.info else "RGB")
     elif mode in ("LA", "La", "RGBa"):
         im = im.convert("RGBA")
-    elif mode.startswith("I;16") or mode == "I":
-        # 16-bit greyscale: scale to 8 bits (a plain convert would clip everything above 255).
-        im = im.convert("I").point(lambda v: v * (1 / 256)).convert("L").convert("RGB")
-    elif mode not in ("RGB", "RGBA"):
+    elif mode not in ("RGB", "RGBA", "L"):
         im = im.convert("RGB")
-    if im.mode == "RGBA" and im.getchannel("A").getextrema() == (255, 255):
+    # getextrema reads the alpha band (the last) in place; getchannel would copy it.
+    if im.mode == "RGBA" and im.getextrema()[-1] == (255, 255):
         # A fully opaque alpha channel is noise: dropping it lets the original be a JPEG.
         im = im.convert("RGB")
     return im, colour
+
+
+#: 16-bit value → 8-bit value, the table ``point`` takes from mode I to mode L.
+_HIGH_BYTE: Final = [v >> 8 for v in range(1 << 16)]
+#: Rows converted at once by _to_8_bits.
+_BIT_DEPTH_ROWS: Final = 256
+
+
+def _to_8_bits(im: Image.Image) -> Image.Image:
+    """16-bit (or 32-bit) greyscale as 8-bit greyscale, scaled (a plain convert would clip
+    everything above 255). It stays greyscale: a quarter of the memory of RGB, a third of the
+    JPEG data.
+
+    Pillow maps only mode I to L through a table, and I takes 4 bytes per pixel: converted a
+    strip at a time, the full-size temporaries are only the source and the result.
+    """
+    out = Image.new("L", im.size)
+    width, height = im.size
+    for top in range(0, height, _BIT_DEPTH_ROWS):
+        strip = im.crop((0, top, width, min(height, top + _BIT_DEPTH_ROWS)))
+        out.paste(strip.convert("I").point(_HIGH_BYTE, "L"), (0, top))
+    return out
+
+
+# --- planning ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One output to encode: file stem (``original``, ``1600w``), format and upright size."""
+
+    stem: str
+    format: str
+    size: tuple[int, int]
+    #: the size its name promises; ``size`` is smaller when the format cannot hold that
+    nominal: tuple[int, int]
+    #: bytes its encoding task is estimated to hold (images and encoder), see _render
+    memory: int
+
+    @property
+    def pixels(self) -> int:
+        return self.size[0] * self.size[1]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    width: int  # upright, full-resolution size of the source
+    height: int
+    transpose: Image.Transpose | None  # what turns the stored pixels upright
+    original: _Target | None
+    #: largest first (each is resized from the one before), WebP first among equal sizes
+    variants: tuple[_Target, ...]
+
+    def stored(self, size: tuple[int, int]) -> tuple[int, int]:
+        """The same size in the stored orientation."""
+        return (size[1], size[0]) if self.transpose in _SWAPS else size
+
+    @property
+    def scaled_to_fit(self) -> bool:
+        """Whether an output is smaller than its name promises (an encoder's limit)."""
+        targets = [*self.variants, *([self.original] if self.original is not None else [])]
+        return any(t.size != t.nominal for t in targets)
+
+
+def _variant_widths(width: int, options: ProcessOptions) -> list[int]:
+    # Never upscale: a source narrower than every configured width gets one variant per format
+    # at its own width, so clients always find each format.
+    return sorted({w for w in options.widths if w <= width}, reverse=True) or [width]
+
+
+def _fit(size: tuple[int, int], max_side: int, max_pixels: int | None = None) -> tuple[int, int]:
+    """``size`` scaled down, keeping its aspect ratio, to at most ``max_side`` per side and
+    ``max_pixels`` in all; never up."""
+    w, h = size
+    scale = min(1.0, max_side / max(w, h))
+    if max_pixels is not None:
+        scale = min(scale, math.sqrt(max_pixels / (w * h)))
+    if scale >= 1.0:
+        return size
+    out_w, out_h = max(1, math.floor(w * scale)), max(1, math.floor(h * scale))
+    if max_pixels is not None:
+        # A side held at one pixel hands its share of the pixels to the other.
+        out_w = min(out_w, max(1, max_pixels // out_h))
+        out_h = min(out_h, max(1, max_pixels // out_w))
+    return min(out_w, max_side), min(out_h, max_side)
+
+
+def _encoder_bytes(fmt: str, target_pixels: int, alpha: bool, method: int) -> int:
+    """What one encoder allocates for ``target_pixels``, measured through Pillow (libwebp 1.x,
+    libjpeg-turbo 3); ``bench/processing_memory.py`` checks the resulting peaks."""
+    if fmt == "webp":
+        # An ARGB copy and the YUV planes; with alpha, the plane's lossless encoder adds most.
+        per_pixel = (30 if method > 2 else 21) if alpha else 10
+    elif fmt == "jpeg":
+        # Optimised and progressive Huffman tables need every DCT coefficient of the image
+        # (2 bytes per sample, 1.5 samples per pixel at 4:2:0); alpha needs a flattened copy.
+        per_pixel = 3 + (5 if alpha else 0)
+    else:
+        per_pixel = 0  # PNG is deflated row by row
+    return target_pixels * per_pixel
+
+
+def _plan(source: _Source, frame: Image.Image, options: ProcessOptions) -> _Plan:
+    """Sizes and formats of every output, and what encoding each is estimated to hold.
+
+    The original's task holds the full frame (and its upright copy, if it must be turned) and
+    its encoder; a variant's, its image (a copy, when turned or converted) and its encoder.
+    """
+    width, height = source.width, source.height
+    alpha = source.has_alpha
+    original: _Target | None = None
+    if options.include_original:
+        held = decoded_bytes(frame.mode, frame.size) * (2 if source.transpose is not None else 1)
+        method = options.original_webp_method
+        fmt = "jpeg"
+        if alpha:
+            webp = held + _encoder_bytes("webp", width * height, True, method)
+            fits = max(width, height) <= _MAX_SIDE["webp"] and webp <= options.encode_memory
+            # PNG keeps every pixel, losslessly, for next to no encoder memory; only its bytes
+            # are larger, and only for images too large for WebP.
+            fmt = "webp" if fits else "png"
+        size = _fit((width, height), _MAX_SIDE[fmt])
+        memory = held + _encoder_bytes(fmt, size[0] * size[1], alpha, method)
+        original = _Target("original", fmt, size, (width, height), memory)
+
+    variants: list[_Target] = []
+    for w in _variant_widths(width, options):
+        nominal = (w, max(1, round(height * w / width)))
+        capped = _fit(nominal, _MAX_SIDE["jpeg"], options.variant_max_pixels)
+        targets = []
+        for fmt in _ordered(options.formats):
+            size = _fit(capped, _MAX_SIDE[fmt])
+            pixels = size[0] * size[1]
+            memory = pixels * 4 + _encoder_bytes(fmt, pixels, alpha, options.webp_method)
+            targets.append(_Target(f"{w}w", fmt, size, nominal, memory))
+        # WebP is the slowest encoder: among equal sizes it starts first, so the pool finishes
+        # sooner; a smaller size (WebP's limit) comes after the larger it is resized from.
+        variants += sorted(targets, key=lambda t: -t.pixels)
+    return _Plan(width, height, source.transpose, original, tuple(variants))
+
+
+def _produce(source: _Source, size: int, options: ProcessOptions) -> ProcessResult:
+    plan = _plan(source, source.work[0], options)
+    # Hand the only reference to the decoded pixels over to _render, which drops them as soon
+    # as the original's encoder is done with them: the full-size frame is the biggest
+    # allocation of the job.
+    work = source.work
+    outputs, dominant = _render(work, plan, options)
+    metadata: dict[str, Any] = {
+        "width": source.width,
+        "height": source.height,
+        "format": source.source_format,
+        "contentType": source.content_type,
+        "bytes": size,
+        "orientation": source.orientation,
+        "orientationApplied": source.transpose is not None,
+        "animated": source.animated,
+        "frames": source.frames,
+        "hasAlpha": source.has_alpha,
+        "colorProfile": source.colour,
+        "exif": _exif_summary(source.exif),
+        "dominantColor": dominant,
+        "scaledToFit": plan.scaled_to_fit,
+    }
+    # Without a separate original, the largest variant stands in for it.
+    variants = outputs[1:] if options.include_original else outputs
+    return ProcessResult(original=outputs[0], variants=variants, metadata=metadata)
 
 
 # --- resizing and encoding ---------------------------------------------------------------------
 
 
 def _render(
-    work: list[Image.Image], plan: _Plan, options: ProcessOptions, has_alpha: bool
+    work: list[Image.Image], plan: _Plan, options: ProcessOptions
 ) -> tuple[list[Output], str | None]:
     """Encode the original and the variants; return them (original first) and the dominant colour.
 
@@ -408,64 +691,72 @@ def _render(
     """
     frame = work.pop()
     futures: list[Future[Output]] = []
+    running: deque[tuple[Future[Output], int]] = deque()
+
+    def submit(target: _Target, fn: Callable[..., Output], *args: Any) -> None:
+        # Memory gate: an encoding task starts only when the estimated memory of those still
+        # running leaves room for its own (one alone always starts). This thread waits,
+        # oldest first; the order of the outputs does not change.
+        in_flight = sum(memory for _, memory in running)
+        while running and in_flight + target.memory > options.encode_memory:
+            done, memory = running.popleft()
+            done.exception()
+            in_flight -= memory
+        future = pool.submit(fn, *args)
+        futures.append(future)
+        running.append((future, target.memory))
+
     with ThreadPoolExecutor(max_workers=options.encode_threads) as pool:
-        first_width = plan.variant_widths[0]
-        current = _shrink(frame, plan.stored(plan.size_at(first_width)), pool)
-        if options.include_original:
-            # Submitted only now: while the strips run, both threads resize.
-            fmt = "webp" if has_alpha else "jpeg"
-            futures.append(
-                pool.submit(
-                    _encode_upright,
-                    frame,
-                    plan,
-                    fmt,
-                    "original",
-                    plan.size_at(plan.width),
-                    options.original_quality,
-                    options,
-                    original=True,
-                )
+        current = _shrink(frame, plan.stored(plan.variants[0].size), pool)
+        if plan.original is not None:
+            full = plan.stored(plan.original.size)
+            # The frame goes to the original's encoder, which drops it as soon as it has the
+            # image it saves (upright, or scaled into the format's limits).
+            held = [frame if frame.size == full else _shrink(frame, full, pool)]
+            del frame
+            submit(plan.original, _encode_original, held, plan, options)
+        else:
+            del frame
+        upright: Image.Image | None = None
+        claimed = False
+        for target in plan.variants:
+            stored = plan.stored(target.size)
+            if upright is None or current.size != stored:
+                if current.size != stored:
+                    current = current.resize(stored, Image.Resampling.BICUBIC)
+                upright = current
+                if current.mode == "RGBa" and plan.transpose is None:
+                    # Back to RGBA once for all encoders of this size (here, not in each encoder
+                    # thread): only WebP saves it, JPEG saves a flattened copy.
+                    upright = current.convert("RGBA")
+                claimed = False
+            # Image.save stores its parameters on the image object, so two threads must never
+            # save the same object: only one encoder may save ``upright`` itself (turning it
+            # upright or flattening it makes a new image anyway).
+            as_is = plan.transpose is None and not (
+                target.format == "jpeg" and upright.mode == "RGBA"
             )
-        # The full-size frame is the biggest allocation of the job: only the original's encoder
-        # may still hold it.
-        del frame
-        for width in plan.variant_widths:
-            size = plan.size_at(width)
-            stored = plan.stored(size)
-            if current.size != stored:
-                current = current.resize(stored, Image.Resampling.BICUBIC)
-            upright = current
-            if current.mode == "RGBa" and plan.transpose is None:
-                # Back to RGBA once for both encoders (here, not in each encoder thread): only
-                # the WebP encoder saves it, the JPEG one saves a flattened copy.
-                upright = current.convert("RGBA")
-            for i, fmt in enumerate(_ordered(options.formats)):
-                quality = options.webp_quality if fmt == "webp" else options.jpeg_quality
-                # Image.save stores its parameters on the image object, so two threads must
-                # never save the same object: only one encoder may use ``upright`` itself
-                # (turning it upright or flattening it makes a new image anyway).
-                shared = i > 0 and upright.mode == "RGB" and plan.transpose is None
-                source = upright.copy() if shared else upright
-                futures.append(
-                    pool.submit(
-                        _encode_upright, source, plan, fmt, f"{width}w", size, quality, options
-                    )
-                )
+            source = upright.copy() if as_is and claimed else upright
+            claimed = claimed or as_is
+            quality = options.webp_quality if target.format == "webp" else options.jpeg_quality
+            submit(target, _encode_upright, source, plan, target, quality, options)
         dominant = _dominant_color(current)
         outputs = [f.result() for f in futures]
     return outputs, dominant
 
 
 #: Output rows per strip of the first resize: small enough that the strips' temporaries stay a
-#: few MB, large enough that the per-call overhead is noise.
+#: few MB, large enough that the per-call overhead is noise...
 _STRIP_ROWS: Final = 64
+#: ...and source bytes a strip may copy: a very wide image shrunk a lot (20000 px to 1600) reads
+#: many source rows per output row, and a transparent strip is copied to be premultiplied.
+_STRIP_BYTES: Final = 16 * 1024 * 1024
 #: Filter support of bicubic, in source pixels per unit of scale.
 _BICUBIC_SUPPORT: Final = 2.0
 
 
 def _shrink(frame: Image.Image, size: tuple[int, int], pool: ThreadPoolExecutor) -> Image.Image:
-    """Resize the full-size ``frame`` (RGB or RGBA) to ``size``, bicubic, strip by strip.
+    """Resize the full-size ``frame`` (RGB, RGBA or L) to ``size``, bicubic, strip by strip.
 
     Equivalent to ``frame.resize(size, BICUBIC, reducing_gap=1.0)`` (a box reduce by the integer
     part of the scale, then bicubic), but:
@@ -512,28 +803,33 @@ def _shrink(frame: Image.Image, size: tuple[int, int], pool: ThreadPoolExecutor)
         return part.resize((out_w, bottom - top), Image.Resampling.BICUBIC, box=box)
 
     out = Image.new(mode, size)
-    bounds = [(top, min(out_h, top + _STRIP_ROWS)) for top in range(0, out_h, _STRIP_ROWS)]
+    step = max(1, min(_STRIP_ROWS, int(_STRIP_BYTES / (in_w * 4 * scale_y))))
+    bounds = [(top, min(out_h, top + step)) for top in range(0, out_h, step)]
     for (top, _), part in zip(bounds, pool.map(lambda b: strip(*b), bounds), strict=True):
         out.paste(part, (0, top))
     return out
 
 
+def _encode_original(work: list[Image.Image], plan: _Plan, options: ProcessOptions) -> Output:
+    # ``work`` holds the only reference to the full-size image: turning it upright frees the
+    # stored one, so the two exist at once only for the transposition.
+    assert plan.original is not None
+    im = work.pop()
+    if plan.transpose is not None:
+        im = im.transpose(plan.transpose)
+    if im.mode == "RGBa":
+        im = im.convert("RGBA")
+    return _encode(im, plan.original, options.original_quality, options, original=True)
+
+
 def _encode_upright(
-    im: Image.Image,
-    plan: _Plan,
-    fmt: str,
-    stem: str,
-    size: tuple[int, int],
-    quality: int,
-    options: ProcessOptions,
-    *,
-    original: bool = False,
+    im: Image.Image, plan: _Plan, target: _Target, quality: int, options: ProcessOptions
 ) -> Output:
     # transpose() and convert() return new images, so each encoder saves an object of its own.
     upright = im.transpose(plan.transpose) if plan.transpose is not None else im
     if upright.mode == "RGBa":
         upright = upright.convert("RGBA")
-    return _encode(upright, fmt, stem, size, quality, options, original=original)
+    return _encode(upright, target, quality, options)
 
 
 def _ordered(formats: Iterable[str]) -> list[str]:
@@ -543,31 +839,31 @@ def _ordered(formats: Iterable[str]) -> list[str]:
 
 def _encode(
     im: Image.Image,
-    fmt: str,
-    stem: str,
-    size: tuple[int, int],
+    target: _Target,
     quality: int,
     options: ProcessOptions,
     *,
     original: bool = False,
 ) -> Output:
-    content_type, ext = _ENCODERS[fmt]
+    content_type, ext = _ENCODERS[target.format]
     buf = io.BytesIO()
-    if fmt == "jpeg":
+    if target.format == "jpeg":
         if im.mode == "RGBA":
             im = _flatten(im)
         # The original is baseline; progressive JPEG always gets optimised Huffman tables,
         # baseline asks for them (the same bytes saving as progressive, for half its cost).
         progressive = options.jpeg_progressive and not original
         im.save(buf, "JPEG", quality=quality, progressive=progressive, optimize=not progressive)
-    else:
+    elif target.format == "webp":
         method = options.original_webp_method if original else options.webp_method
         im.save(buf, "WEBP", quality=quality, method=method)
+    else:
+        im.save(buf, "PNG")
     return Output(
-        name=f"{stem}.{ext}",
-        width=size[0],
-        height=size[1],
-        format=fmt,
+        name=f"{target.stem}.{ext}",
+        width=target.size[0],
+        height=target.size[1],
+        format=target.format,
         content_type=content_type,
         data=buf.getvalue(),
     )

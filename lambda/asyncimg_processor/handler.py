@@ -1,7 +1,8 @@
 """The processor's entry points: ``lambda_handler`` for AWS and ``handle_event`` for everyone.
 
 Per created object under the temporary prefix (``<temp prefix><upload-id>/<name>``):
-HEAD (re-check the size), callback ``processing``, GET, :func:`~asyncimg_processor.core.process`,
+HEAD, callback ``processing`` (its answer says what the upload's credential allowed; the object's
+size and type are re-checked against it), GET (bounded), :func:`~asyncimg_processor.core.process`,
 PUT the outputs under ``<processed prefix><upload-id>/``, callback ``succeeded``, DELETE the
 temporary object. A :class:`~asyncimg_processor.errors.ProcessingError` (the upload is unusable)
 sends ``failed`` and deletes the temporary object. Anything else (S3 or the callback endpoint
@@ -21,6 +22,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
 from asyncimg_processor.callback import (
@@ -31,9 +33,17 @@ from asyncimg_processor.callback import (
     Event,
     event_id,
 )
-from asyncimg_processor.core import DEFAULT_ALLOWED_TYPES, Output, ProcessOptions, process
+from asyncimg_processor.core import (
+    DEFAULT_ALLOWED_TYPES,
+    Declared,
+    Output,
+    ProcessOptions,
+    byte_limit,
+    check_size,
+    process,
+)
 from asyncimg_processor.envelopes import ObjectRef, parse_event
-from asyncimg_processor.errors import FILE_TOO_LARGE, ProcessingError
+from asyncimg_processor.errors import ProcessingError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -220,22 +230,21 @@ def _handle_object(
         )
 
     try:
-        status = notify("processing").upload_status
+        answer = notify("processing")
+        status = answer.upload_status
         if status in FINAL_STATUSES:
             # Cancelled, expired, or processed by an earlier delivery: nothing to make, and the
             # raw upload is of no further use.
             s3.delete_object(Bucket=ref.bucket, Key=ref.key)
             return Outcome(ref.key, upload_id, "skipped", f"the upload is already {status}")
         options = config.options
+        declared = _declared(answer)
         try:
-            size = int(head.get("ContentLength", 0))
-            if size > options.max_bytes:
-                raise ProcessingError(
-                    FILE_TOO_LARGE, f"The file has {size} bytes; the limit is {options.max_bytes}."
-                )
+            check_size(int(head.get("ContentLength", 0)), options, declared)
             body = s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
             # Read one byte more than allowed: the object may have been replaced since HEAD.
-            result = process(body.read(options.max_bytes + 1), options)
+            data = body.read(byte_limit(options, declared) + 1)
+            result = process(data, options, declared=declared)
         except ProcessingError as exc:
             notify("failed", error={"code": exc.code, "message": exc.message})
             s3.delete_object(Bucket=ref.bucket, Key=ref.key)
@@ -273,6 +282,25 @@ def _handle_object(
         return Outcome(ref.key, upload_id, "rejected", str(exc))
     s3.delete_object(Bucket=ref.bucket, Key=ref.key)
     return Outcome(ref.key, upload_id, "succeeded", f"{len(outputs)} outputs")
+
+
+def _declared(answer: CallbackResponse) -> Declared | None:
+    """What the upload's credential allowed, from the app's ``processing`` answer."""
+    size, content_type = answer.declared_size, answer.declared_content_type
+    if size is None or content_type is None:
+        _warn_undeclared()
+        return None
+    return Declared(size, content_type)
+
+
+@cache
+def _warn_undeclared() -> None:
+    # Once per process: every answer of that app lacks them, and the job still runs.
+    logger.warning(
+        "the app's processing answer carries no declaredSize/declaredContentType (an app older "
+        "than this processor?): uploads are checked against this processor's limits only, not "
+        "against the size and type their credential allowed"
+    )
 
 
 def _put_outputs(

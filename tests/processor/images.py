@@ -63,16 +63,43 @@ def png_chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
 
 
-def png_bomb(width: int = 60_000, height: int = 60_000) -> bytes:
-    """A tiny file whose header claims ``width`` x ``height`` pixels (IDAT holds one row)."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+def png_bomb(
+    width: int = 60_000, height: int = 60_000, bit_depth: int = 8, colour_type: int = 2
+) -> bytes:
+    """A tiny file whose header claims ``width`` x ``height`` pixels (IDAT holds one row).
+
+    ``colour_type`` is PNG's: 0 greyscale, 2 RGB, 3 palette, 4 greyscale + alpha, 6 RGBA."""
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    palette = png_chunk(b"PLTE", bytes(768)) if colour_type == 3 else b""
     idat = zlib.compress(b"\x00" + b"\x00" * 3 * 16)
     return (
         b"\x89PNG\r\n\x1a\n"
         + png_chunk(b"IHDR", ihdr)
+        + palette
         + png_chunk(b"IDAT", idat)
         + png_chunk(b"IEND", b"")
     )
+
+
+def transparent(width: int, height: int) -> Image.Image:
+    """An RGBA picture whose alpha is a gradient: it keeps its alpha channel."""
+    im = picture(width, height, "RGBA")
+    im.putalpha(Image.linear_gradient("L").resize((width, height)))
+    return im
+
+
+def wide_transparent_png(width: int = 20_000, height: int = 2_000) -> bytes:
+    """A transparent PNG of KBs, however wide: flat colour, a band of opaque pixels."""
+    im = Image.new("RGBA", (width, height), (30, 120, 200, 0))
+    ImageDraw.Draw(im).rectangle((0, height // 4, width, height // 2), fill=(200, 30, 40, 255))
+    return encode(im, "PNG")
+
+
+def flat_png(width: int, height: int, mode: str = "RGB") -> bytes:
+    """An opaque PNG of KBs, however large: two flat halves."""
+    im = Image.new(mode, (width, height), "white")
+    ImageDraw.Draw(im).rectangle((0, 0, width // 2, height), fill="black")
+    return encode(im, "PNG")
 
 
 def heic(width: int = 64, height: int = 48) -> bytes:

@@ -11,6 +11,7 @@ from asyncimg_processor.callback import (
     CallbackClient,
     CallbackPayload,
     CallbackRejected,
+    CallbackResponse,
     CallbackUnavailable,
     event_id,
     sign,
@@ -78,6 +79,24 @@ def test_the_app_s_answer_is_read(callback_receiver: CallbackReceiver) -> None:
 
     callback_receiver.answers["processing"] = {"uploadStatus": 3}  # hostile: not a status
     assert client(callback_receiver).send(payload).upload_status is None
+
+
+def test_the_declaration_is_read_from_the_answer(callback_receiver: CallbackReceiver) -> None:
+    payload = CallbackPayload(upload_id="u1", event="processing", event_id="abc")
+    callback_receiver.answers["processing"] = {
+        "uploadStatus": "PROCESSING",
+        "declaredSize": 1000,
+        "declaredContentType": "image/png",
+    }
+    response = client(callback_receiver).send(payload)
+    assert (response.declared_size, response.declared_content_type) == (1000, "image/png")
+
+    for hostile in ({"declaredSize": -1}, {"declaredSize": True}, {"declaredSize": "1000"}):
+        assert CallbackResponse(200, 1, body=hostile).declared_size is None
+    for hostile_type in ({"declaredContentType": ""}, {"declaredContentType": 3}):
+        assert CallbackResponse(200, 1, body=hostile_type).declared_content_type is None
+    older_app = CallbackResponse(200, 1, body={"uploadStatus": "PROCESSING"})
+    assert (older_app.declared_size, older_app.declared_content_type) == (None, None)
 
 
 def test_an_answer_that_is_not_a_json_object_is_ignored() -> None:

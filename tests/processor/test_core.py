@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import random
 import time
+from typing import Any
 
 import pytest
-from PIL import Image, ImageCms, features
+from PIL import Image, ImageCms, ImageFile, features
 
-from asyncimg_processor.core import Output, ProcessOptions, ProcessResult, process, sniff
-from asyncimg_processor.errors import ProcessingError
+from asyncimg_processor.core import (
+    Declared,
+    Output,
+    ProcessOptions,
+    ProcessResult,
+    process,
+    sniff,
+)
+from asyncimg_processor.errors import FIXED_MESSAGES, ProcessingError
 from tests.processor import images
 
 DEFAULT = ProcessOptions()
@@ -28,7 +37,7 @@ def assert_clean_outputs(result: ProcessResult) -> None:
     for output in [result.original, *result.variants]:
         im = decode(output)
         assert im.size == (output.width, output.height), output.name
-        assert im.format == {"jpeg": "JPEG", "webp": "WEBP"}[output.format]
+        assert im.format == {"jpeg": "JPEG", "webp": "WEBP", "png": "PNG"}[output.format]
         assert output.content_type == f"image/{output.format}"
         assert not im.getexif(), output.name
         assert "icc_profile" not in im.info
@@ -133,9 +142,9 @@ def test_16_bit_greyscale_png_is_scaled_to_8_bits_not_clipped() -> None:
     im = Image.frombytes("I;16", (256, 64), (32768).to_bytes(2, "little") * 256 * 64)
     assert im.getpixel((10, 10)) == 32768
     result = process(images.encode(im, "PNG"))
-    pixel = decode(result.original).getpixel((10, 10))
-    assert isinstance(pixel, tuple)
-    assert pixel == pytest.approx((128, 128, 128), abs=2)
+    original = decode(result.original)
+    assert original.mode == "L"  # greyscale stays greyscale
+    assert original.getpixel((10, 10)) == pytest.approx(128, abs=2)
     assert_clean_outputs(result)
 
 
@@ -233,10 +242,16 @@ def test_gif_followed_by_script_is_accepted_and_the_script_dropped() -> None:
     assert_clean_outputs(result)
 
 
-def refused(data: bytes, options: ProcessOptions = DEFAULT) -> str:
+def refused_with(
+    data: bytes, options: ProcessOptions = DEFAULT, declared: Declared | None = None
+) -> ProcessingError:
     with pytest.raises(ProcessingError) as info:
-        process(data, options)
-    return info.value.code
+        process(data, options, declared=declared)
+    return info.value
+
+
+def refused(data: bytes, options: ProcessOptions = DEFAULT) -> str:
+    return refused_with(data, options).code
 
 
 @pytest.mark.parametrize(
@@ -378,3 +393,238 @@ def test_transparent_variants_have_no_dark_fringes() -> None:
     assert all(min(p[:3]) > 200 for p in edge if p[3] > 32), edge
     assert result.original.format == "webp"
     assert_clean_outputs(result)
+
+
+# --- what the credential declared ------------------------------------------------------------
+
+
+def test_the_declared_size_is_rechecked() -> None:
+    data = images.encode(images.picture(100, 100), "PNG")
+    too_small = Declared(size=len(data) - 1, content_type="image/png")
+    assert refused_with(data, declared=too_small).code == "FILE_TOO_LARGE"
+    exact = Declared(size=len(data), content_type="image/png")
+    assert process(data, declared=exact).metadata["bytes"] == len(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "declared_type", "code"),
+    [
+        pytest.param(
+            images.encode(images.picture(50, 50), "JPEG"),
+            "image/png",
+            "CONTENT_TYPE_MISMATCH",
+            id="jpeg-as-png",
+        ),
+        pytest.param(
+            images.encode(images.picture(50, 50), "PNG"),
+            "image/jpeg",
+            "CONTENT_TYPE_MISMATCH",
+            id="png-as-jpeg",
+        ),
+        pytest.param(
+            images.animated("GIF"), "image/webp", "CONTENT_TYPE_MISMATCH", id="gif-as-webp"
+        ),
+        # Not an image at all: the more useful answer is that it is not an accepted type.
+        pytest.param(images.SVG, "image/png", "UNSUPPORTED_TYPE", id="svg-as-png"),
+        pytest.param(
+            images.encode(images.picture(50, 50), "PNG"), "image/png", None, id="png-as-png"
+        ),
+        pytest.param(images.encode(images.picture(50, 50), "PNG"), "IMAGE/PNG", None, id="case"),
+        # One container, two names: phones and browsers do not agree which a file gets.
+        pytest.param(images.heic(), "image/heif", None, id="heic-as-heif"),
+    ],
+)
+def test_the_declared_type_is_rechecked_against_the_magic_bytes(
+    data: bytes, declared_type: str, code: str | None
+) -> None:
+    declared = Declared(size=len(data), content_type=declared_type)
+    if code is None:
+        assert_clean_outputs(process(data, declared=declared))
+    else:
+        error = refused_with(data, declared=declared)
+        assert error.code == code
+        if code == "CONTENT_TYPE_MISMATCH":
+            assert declared_type in error.message
+
+
+# --- images larger than an encoder holds -----------------------------------------------------
+
+
+def test_a_transparent_image_wider_than_webp_allows_keeps_every_pixel_as_png() -> None:
+    """20000 px is above WebP's 16383: it used to end CORRUPT_IMAGE ("exceeds WebP limit")."""
+    result = process(images.wide_transparent_png(20_000, 2_000))
+
+    original = decode(result.original)
+    assert (result.original.name, original.format, original.size) == (
+        "original.png",
+        "PNG",
+        (20_000, 2_000),
+    )
+    assert original.getpixel((10, 10)) == (30, 120, 200, 0)  # lossless, alpha included
+    assert original.getpixel((10, 700)) == (200, 30, 40, 255)
+    assert result.metadata["hasAlpha"] is True
+    assert result.metadata["scaledToFit"] is False
+    assert [(v.name, v.width, v.height) for v in result.variants[:2]] == [
+        ("1600w.webp", 1600, 160),
+        ("1600w.jpg", 1600, 160),
+    ]
+    assert_clean_outputs(result)
+
+
+def test_a_panorama_wider_than_jpeg_allows_is_scaled_to_fit() -> None:
+    """70000 px is above libjpeg's 65500: it used to end CORRUPT_IMAGE ("broken data stream")."""
+    result = process(images.flat_png(70_000, 500))
+
+    assert (result.original.name, result.original.width, result.original.height) == (
+        "original.jpg",
+        65_500,
+        467,
+    )
+    assert (result.metadata["width"], result.metadata["height"]) == (70_000, 500)
+    assert result.metadata["scaledToFit"] is True
+    assert all((v.width, v.height) == (1600, 11) for v in result.variants[:2])
+    assert_clean_outputs(result)
+
+
+def test_variants_of_a_very_tall_image_are_scaled_into_each_encoders_limits() -> None:
+    result = process(images.flat_png(300, 20_000))
+
+    sizes = {v.name: (v.width, v.height) for v in result.variants}
+    # The JPEG holds the variant at its own width; WebP stops at 16383 px.
+    assert sizes == {"300w.jpg": (300, 20_000), "300w.webp": (245, 16_383)}
+    assert result.metadata["scaledToFit"] is True
+    assert (result.original.width, result.original.height) == (300, 20_000)
+    assert_clean_outputs(result)
+
+
+def test_variants_are_capped_in_pixels() -> None:
+    data = images.encode(images.picture(1000, 4000), "PNG")
+    result = process(data, ProcessOptions(widths=(800,), variant_max_pixels=1_000_000))
+    assert {(v.width, v.height) for v in result.variants} == {(500, 2000)}
+    assert result.metadata["scaledToFit"] is True
+    assert (result.original.width, result.original.height) == (1000, 4000)
+
+    roomy = process(data, ProcessOptions(widths=(800,)))
+    assert {(v.width, v.height) for v in roomy.variants} == {(800, 3200)}
+    assert roomy.metadata["scaledToFit"] is False
+
+
+# --- memory ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, tuple[int, int]]]:
+    """Every image Pillow is asked to decode (mode, size), in order."""
+    asked: list[tuple[str, tuple[int, int]]] = []
+    load = ImageFile.ImageFile.load
+
+    def recording(self: ImageFile.ImageFile) -> Any:
+        asked.append((self.mode, self.size))
+        return load(self)
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", recording)
+    return asked
+
+
+@pytest.mark.parametrize(
+    ("bit_depth", "colour_type", "bytes_per_pixel"),
+    [
+        pytest.param(8, 6, 4, id="RGBA"),
+        pytest.param(8, 2, 4, id="RGB"),  # Pillow stores RGB in 4 bytes per pixel
+        pytest.param(8, 4, 4, id="LA"),
+        pytest.param(8, 3, 4, id="palette"),  # counts as the RGBA it may become
+        pytest.param(16, 0, 2, id="16-bit-grey"),
+        pytest.param(8, 0, 1, id="grey"),
+        pytest.param(1, 0, 1, id="1-bit"),  # Pillow's "1" mode: a byte per pixel
+    ],
+)
+def test_the_decoded_size_is_estimated_from_the_header_before_decoding(
+    loads: list[tuple[str, tuple[int, int]]], bit_depth: int, colour_type: int, bytes_per_pixel: int
+) -> None:
+    """The file announces 1000x1000 pixels but holds one row: decoding it would fail, so
+    ``TOO_MANY_PIXELS`` means the estimate refused it, ``CORRUPT_IMAGE`` that it was decoded."""
+    data = images.png_bomb(1000, 1000, bit_depth, colour_type)
+    budget = 1_000_000 * bytes_per_pixel
+
+    below = refused_with(data, ProcessOptions(max_decoded_bytes=budget - 1))
+    assert below.code == "TOO_MANY_PIXELS"
+    assert f"the limit is {(budget - 1) // bytes_per_pixel} pixels" in below.message
+    assert loads == []  # Pillow was never asked to decode it
+
+    assert refused(data, ProcessOptions(max_decoded_bytes=budget)) == "CORRUPT_IMAGE"
+    assert {size for _, size in loads} == {(1000, 1000)}  # now it was
+
+
+def test_the_default_decode_budget_is_an_rgba_image_at_the_pixel_limit(
+    loads: list[tuple[str, tuple[int, int]]],
+) -> None:
+    """Every mode Pillow decodes to takes at most 4 bytes per pixel: by default the budget
+    refuses nothing the pixel limit lets through."""
+    options = ProcessOptions(max_pixels=1_000_000)
+    assert options.decode_budget == 4_000_000
+    assert refused(images.png_bomb(1000, 1000, 8, 6), options) == "CORRUPT_IMAGE"  # decoded
+    assert loads
+
+
+def test_greyscale_sources_stay_greyscale() -> None:
+    """A greyscale JPEG holds a third of the data of an RGB one, and the frame a quarter."""
+    one_bit = Image.linear_gradient("L").resize((400, 300)).convert("1")
+    for im in (one_bit, Image.linear_gradient("L").resize((400, 300))):
+        result = process(images.encode(im, "PNG"))
+        assert decode(result.original).mode == "L", im.mode
+        assert {decode(v).mode for v in result.variants if v.format == "jpeg"} == {"L"}
+        assert result.metadata["hasAlpha"] is False
+        assert_clean_outputs(result)
+
+
+def test_a_transparent_original_whose_webp_encoder_would_not_fit_is_a_lossless_png() -> None:
+    im = images.transparent(300, 200)
+    data = images.encode(im, "PNG")
+    result = process(data, ProcessOptions(encode_memory=1))
+
+    assert (result.original.name, result.original.content_type) == ("original.png", "image/png")
+    assert decode(result.original).tobytes() == im.tobytes()
+    assert [v.name for v in result.variants] == ["300w.webp", "300w.jpg"]
+    assert result.metadata["scaledToFit"] is False
+    # With room, the same image keeps its WebP original; the variants are the same bytes.
+    roomy = process(data)
+    assert roomy.original.name == "original.webp"
+    assert [v.data for v in roomy.variants] == [v.data for v in result.variants]
+    assert_clean_outputs(result)
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def test_decoder_failures_answer_a_fixed_message(caplog: pytest.LogCaptureFixture) -> None:
+    data = images.encode(images.picture(400, 300), "PNG")
+    with caplog.at_level(logging.INFO, logger="asyncimg_processor.core"):
+        error = refused_with(data[: len(data) // 2])
+    assert (error.code, error.message) == ("CORRUPT_IMAGE", FIXED_MESSAGES["CORRUPT_IMAGE"])
+    # What Pillow said is for the log only.
+    assert "could not decode a image/png file: OSError" in caplog.text
+
+
+def test_pillows_own_bomb_guard_answers_a_fixed_message() -> None:
+    # Above Pillow's limit (2 x 89 478 485 pixels), below ours: Pillow's guard speaks.
+    error = refused_with(images.png_bomb(20_000, 10_000), ProcessOptions(max_pixels=10**10))
+    assert (error.code, error.message) == ("TOO_MANY_PIXELS", FIXED_MESSAGES["TOO_MANY_PIXELS"])
+
+
+def test_an_unreadable_colour_profile_is_noted_without_the_parsers_text() -> None:
+    data = images.encode(images.picture(100, 100), "JPEG", icc_profile=b"junk" * 40)
+    assert process(data).metadata["colorProfile"] == "ignored: unreadable colour profile"
+
+
+def test_an_encoder_failure_is_a_bug_not_a_corrupt_upload(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No decodable image makes an encoder fail any more; should one, the error must reach the
+    handler (which retries, then dead-letters the message) instead of blaming the uploader with
+    CORRUPT_IMAGE. The failing encoder is simulated: nothing real triggers one now."""
+    from asyncimg_processor import core
+
+    def broken(*args: object, **kwargs: object) -> Output:
+        raise ValueError("encoder bug")
+
+    monkeypatch.setattr(core, "_encode", broken)
+    with pytest.raises(ValueError, match="encoder bug"):
+        process(images.encode(images.picture(100, 100), "PNG"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from asyncimg_processor import handler as handler_module
 from asyncimg_processor.callback import CallbackClient
 from asyncimg_processor.core import ProcessOptions
+from asyncimg_processor.errors import FIXED_MESSAGES
 from asyncimg_processor.handler import (
     HandlerConfig,
     handle_event,
@@ -310,3 +312,137 @@ def _s3_record(bucket: str, key: str) -> dict[str, Any]:
         "eventName": "ObjectCreated:Post",
         "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 1}},
     }
+
+
+# --- the processor re-checks what the credential promised ------------------------------------
+
+
+def declare(receiver: CallbackReceiver, size: int, content_type: str) -> None:
+    """Answer ``processing`` as the app does: with what the upload's credential allowed."""
+    receiver.answers["processing"] = {
+        "status": "applied",
+        "uploadStatus": "PROCESSING",
+        "declaredSize": size,
+        "declaredContentType": content_type,
+    }
+
+
+def test_an_object_larger_than_declared_fails_and_is_deleted(
+    aws: AwsWorld, callback_receiver: CallbackReceiver
+) -> None:
+    """moto (like MinIO and Azure SAS) enforces no POST policy: 1000 bytes declared, more sent."""
+    assert len(JPEG) > 1000
+    aws.upload(f"temp/{uuid.uuid4()}/a.jpg", JPEG)
+    declare(callback_receiver, 1000, "image/jpeg")
+
+    result = run(aws, callback_receiver, aws.receive_event())
+
+    assert [(o["status"], o["detail"]) for o in result["outcomes"]] == [
+        ("failed", "FILE_TOO_LARGE")
+    ]
+    assert callback_receiver.events() == ["processing", "failed"]
+    error = callback_receiver.received[-1].json["error"]
+    assert error["code"] == "FILE_TOO_LARGE"
+    assert "1000 bytes declared" in error["message"]
+    assert aws.keys() == []  # the raw upload deleted, nothing written under processed/
+
+
+def test_an_object_of_another_type_than_declared_fails_and_is_deleted(
+    aws: AwsWorld, callback_receiver: CallbackReceiver
+) -> None:
+    png = images.encode(images.picture(400, 300), "PNG")
+    jpeg_on_png, png_on_png = str(uuid.uuid4()), str(uuid.uuid4())
+    aws.upload(f"temp/{jpeg_on_png}/a.png", JPEG)  # JPEG bytes on an image/png credential
+    aws.upload(f"temp/{png_on_png}/b.png", png)
+    event = aws.receive_event(expected=2)
+    declare(callback_receiver, 10 * 1024 * 1024, "image/png")
+
+    result = run(aws, callback_receiver, event)
+
+    outcomes = {o["upload_id"]: (o["status"], o["detail"]) for o in result["outcomes"]}
+    assert outcomes[jpeg_on_png] == ("failed", "CONTENT_TYPE_MISMATCH")
+    assert outcomes[png_on_png][0] == "succeeded"  # the PNG is what was declared
+    failed = [r.json for r in callback_receiver.received if r.json["event"] == "failed"]
+    assert [(f["uploadId"], f["error"]["code"]) for f in failed] == [
+        (jpeg_on_png, "CONTENT_TYPE_MISMATCH")
+    ]
+    assert aws.keys("temp/") == []
+    assert aws.keys(f"processed/{jpeg_on_png}/") == []
+
+
+class _ReplacedAfterHead:
+    """The bucket's client, except that the object is replaced by ``data`` right after HEAD
+    (a second upload to the same key racing the processor) and every read of a GET body is
+    recorded. Everything goes to the moto server."""
+
+    def __init__(self, s3: Any, data: bytes) -> None:
+        self._s3 = s3
+        self._data = data
+        self.exceptions = s3.exceptions
+        self.reads: list[int | None] = []
+
+    def head_object(self, **kwargs: Any) -> Any:
+        head = self._s3.head_object(**kwargs)
+        self._s3.put_object(Bucket=kwargs["Bucket"], Key=kwargs["Key"], Body=self._data)
+        return head
+
+    def get_object(self, **kwargs: Any) -> Any:
+        response = self._s3.get_object(**kwargs)
+        body, reads = response["Body"], self.reads
+
+        class Body:
+            def read(self, amount: int | None = None) -> bytes:
+                reads.append(amount)
+                data: bytes = body.read(amount)
+                return data
+
+        return {**response, "Body": Body()}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+
+def test_an_object_replaced_after_head_is_read_no_further_than_declared(
+    aws: AwsWorld, callback_receiver: CallbackReceiver
+) -> None:
+    small = images.encode(images.picture(40, 30), "JPEG")
+    aws.upload(f"temp/{uuid.uuid4()}/a.jpg", small)
+    event = aws.receive_event()
+    declare(callback_receiver, len(small), "image/jpeg")
+    s3 = _ReplacedAfterHead(aws.s3, JPEG)
+
+    result = handle_event(event, config(callback_receiver), s3, callbacks(callback_receiver))
+
+    assert [o["detail"] for o in result["outcomes"]] == ["FILE_TOO_LARGE"]
+    assert s3.reads == [len(small) + 1]  # not the configured 10 MiB + 1
+    assert aws.keys() == []
+
+
+def test_an_app_that_declares_nothing_gets_the_old_checks_and_one_warning(
+    aws: AwsWorld, callback_receiver: CallbackReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An app older than the processor answers ``processing`` without the declaration: the
+    processor checks against its own limits only, and says so once per process."""
+    handler_module._warn_undeclared.cache_clear()
+    for _ in range(2):
+        aws.upload(f"temp/{uuid.uuid4()}/a.png", JPEG)
+    event = aws.receive_event(expected=2)
+    callback_receiver.answers["processing"] = {"status": "applied", "uploadStatus": "PROCESSING"}
+
+    with caplog.at_level(logging.WARNING, logger="asyncimg_processor.handler"):
+        result = run(aws, callback_receiver, event)
+
+    assert [o["status"] for o in result["outcomes"]] == ["succeeded", "succeeded"]
+    warnings = [r for r in caplog.records if "declaredSize" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_a_corrupt_upload_is_told_a_fixed_message(
+    aws: AwsWorld, callback_receiver: CallbackReceiver
+) -> None:
+    aws.upload(f"temp/{uuid.uuid4()}/a.jpg", JPEG[: len(JPEG) // 2])
+
+    run(aws, callback_receiver, aws.receive_event())
+
+    error = callback_receiver.received[-1].json["error"]
+    assert error == {"code": "CORRUPT_IMAGE", "message": FIXED_MESSAGES["CORRUPT_IMAGE"]}
