@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.utils.module_loading import import_string
 
 from asyncimg.conf import KNOWN_CONTENT_TYPES, PREFIX, app_settings
 
@@ -244,3 +245,133 @@ def _check_variants() -> list[CheckMessage]:
             )
         )
     return errors
+
+
+#: settings only some backends read: each is reported when the configured backend does not
+CLOUD_SETTINGS = (
+    "GCS_PROJECT",
+    "GCS_SERVICE_ACCOUNT_EMAIL",
+    "AZURE_ACCOUNT_NAME",
+    "AZURE_ACCOUNT_KEY",
+    "AZURE_CONNECTION_STRING",
+    "AZURE_USER_DELEGATION",
+)
+#: the extra that installs each bundled backend's client library
+EXTRAS = {"asyncimg.storage.gcs.": "gcs", "asyncimg.storage.azure.": "azure"}
+
+
+@register(Tags.compatibility)
+def check_storage(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """The storage backend can be imported and has what it needs to sign. Imports the backend's
+    module (and its client library); builds no client and asks no cloud anything."""
+    from asyncimg.storage.base import StorageBackend
+
+    path = app_settings.STORAGE_BACKEND
+    try:
+        backend = import_string(path)
+    except ImportError as exc:
+        # A missing client library, not a typo in the path: name the extra that installs it.
+        missing = isinstance(exc, ModuleNotFoundError) and not (exc.name or "").startswith(
+            "asyncimg"
+        )
+        extra = next((e for p, e in EXTRAS.items() if missing and path.startswith(p)), None)
+        hint = (
+            f"Install its client library: pip install 'django-async-image-upload[{extra}]'."
+            if extra
+            else "Name a StorageBackend class by its dotted path, e.g. "
+            "'asyncimg.storage.s3.S3Backend'."
+        )
+        return [
+            Error(
+                f"{PREFIX}STORAGE_BACKEND {path!r} cannot be imported: {exc}.",
+                hint=hint,
+                id="asyncimg.E011",
+            )
+        ]
+    if not (isinstance(backend, type) and issubclass(backend, StorageBackend)):
+        return [
+            Error(
+                f"{PREFIX}STORAGE_BACKEND {path!r} is not a StorageBackend class.",
+                hint="Name a subclass of asyncimg.storage.base.StorageBackend, e.g. "
+                "'asyncimg.storage.gcs.GCSBackend'.",
+                id="asyncimg.E011",
+            )
+        ]
+    reads = set(getattr(backend, "setting_options", {}).values())
+    errors: list[CheckMessage] = [
+        Warning(
+            f"{PREFIX}{name} is set, but {PREFIX}STORAGE_BACKEND ({path}) does not read it.",
+            hint="Set STORAGE_BACKEND to the backend of that cloud "
+            "('asyncimg.storage.gcs.GCSBackend', 'asyncimg.storage.azure.AzureBlobBackend'), or "
+            "remove the setting.",
+            id="asyncimg.W002",
+        )
+        for name in CLOUD_SETTINGS
+        if name not in reads and getattr(settings, PREFIX + name, None) not in (None, "", False)
+    ]
+    if "AZURE_ACCOUNT_NAME" in reads:
+        errors += _check_azure()
+    if "GCS_SERVICE_ACCOUNT_EMAIL" in reads:
+        email = app_settings.GCS_SERVICE_ACCOUNT_EMAIL
+        if email is not None and "@" not in email:
+            errors.append(
+                Error(
+                    f"{PREFIX}GCS_SERVICE_ACCOUNT_EMAIL must be a service account's email, not "
+                    f"{_raw('GCS_SERVICE_ACCOUNT_EMAIL')}.",
+                    hint="For example 'uploads@my-project.iam.gserviceaccount.com': the account "
+                    "the service runs as, which IAM signBlob signs as.",
+                    id="asyncimg.E014",
+                )
+            )
+    return errors
+
+
+def _check_azure() -> list[CheckMessage]:
+    connection_string = app_settings.AZURE_CONNECTION_STRING
+    name, key = app_settings.AZURE_ACCOUNT_NAME, app_settings.AZURE_ACCOUNT_KEY
+    delegation = app_settings.AZURE_USER_DELEGATION
+    if connection_string and (name or key):
+        return [
+            Error(
+                f"{PREFIX}AZURE_CONNECTION_STRING and {PREFIX}AZURE_ACCOUNT_NAME/_KEY are both "
+                "set.",
+                hint="Use one: the connection string holds the account's name and key.",
+                id="asyncimg.E013",
+            )
+        ]
+    # Key=value pairs separated by ';' (the key itself may end in '='), as Azure writes them.
+    parts = dict(part.split("=", 1) for part in (connection_string or "").split(";") if "=" in part)
+    if connection_string:
+        name, key = parts.get("AccountName"), parts.get("AccountKey")
+    if not name:
+        where = " and the connection string names no AccountName" if connection_string else ""
+        return [
+            Error(
+                f"{PREFIX}AZURE_ACCOUNT_NAME is not set{where}.",
+                hint="Name the storage account (ASYNC_IMAGE_UPLOAD_AZURE_ACCOUNT_NAME = "
+                "'myaccount'), or set ASYNC_IMAGE_UPLOAD_AZURE_CONNECTION_STRING; BUCKET names "
+                "the container.",
+                id="asyncimg.E012",
+            )
+        ]
+    if delegation and key and not connection_string:
+        return [
+            Error(
+                f"{PREFIX}AZURE_USER_DELEGATION and {PREFIX}AZURE_ACCOUNT_KEY are both set.",
+                hint="A user delegation SAS is signed with Entra ID, not the account key: remove "
+                "the key (safer), or turn user delegation off.",
+                id="asyncimg.E013",
+            )
+        ]
+    if not delegation and not key:
+        return [
+            Error(
+                "Nothing to sign Azure SAS tokens with: no account key"
+                + (" in the connection string." if connection_string else "."),
+                hint="Set ASYNC_IMAGE_UPLOAD_AZURE_ACCOUNT_KEY, or "
+                "ASYNC_IMAGE_UPLOAD_AZURE_USER_DELEGATION = True to sign with Entra ID "
+                "(managed identity, workload identity).",
+                id="asyncimg.E013",
+            )
+        ]
+    return []

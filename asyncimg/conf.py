@@ -78,6 +78,47 @@ class AppSettings:
         return str(self._get("REGION", "us-east-1"))
 
     @property
+    def GCS_PROJECT(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_GCS_PROJECT``: Google Cloud project of the GCS client. Default:
+        the one Application Default Credentials name."""
+        value = self._get("GCS_PROJECT", None)
+        return str(value) if value else None
+
+    @property
+    def GCS_SERVICE_ACCOUNT_EMAIL(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_GCS_SERVICE_ACCOUNT_EMAIL``: sign GCS policies and URLs keyless,
+        through IAM signBlob as this service account (Cloud Run, GKE, GCE: no key file). Default
+        (None): sign with the private key of the service-account credentials."""
+        value = self._get("GCS_SERVICE_ACCOUNT_EMAIL", None)
+        return str(value) if value else None
+
+    @property
+    def AZURE_ACCOUNT_NAME(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_AZURE_ACCOUNT_NAME``: the Azure storage account (BUCKET names the
+        container in it)."""
+        value = self._get("AZURE_ACCOUNT_NAME", None)
+        return str(value) if value else None
+
+    @property
+    def AZURE_ACCOUNT_KEY(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_AZURE_ACCOUNT_KEY``: the account key that signs SAS tokens."""
+        value = self._get("AZURE_ACCOUNT_KEY", None)
+        return str(value) if value else None
+
+    @property
+    def AZURE_CONNECTION_STRING(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_AZURE_CONNECTION_STRING``: account name, key and endpoint in one
+        string, instead of AZURE_ACCOUNT_NAME and AZURE_ACCOUNT_KEY."""
+        value = self._get("AZURE_CONNECTION_STRING", None)
+        return str(value) if value else None
+
+    @property
+    def AZURE_USER_DELEGATION(self) -> bool:
+        """``ASYNC_IMAGE_UPLOAD_AZURE_USER_DELEGATION``: sign user delegation SAS tokens with
+        Entra ID (azure-identity's DefaultAzureCredential) instead of an account key."""
+        return bool(self._get("AZURE_USER_DELEGATION", False))
+
+    @property
     def MEDIA_URL(self) -> str | None:
         """``ASYNC_IMAGE_UPLOAD_MEDIA_URL``: public base URL (CDN) of processed images.
 

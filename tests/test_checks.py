@@ -251,3 +251,144 @@ def test_several_unreadable_values_are_all_reported() -> None:
         "asyncimg.E008",
         "asyncimg.E009",
     ]
+
+
+def messages_of_storage(**overrides: Any) -> list[CheckMessage]:
+    from asyncimg.checks import check_storage
+
+    with override_settings(**overrides):
+        return check_storage()
+
+
+def storage_ids(**overrides: Any) -> list[str]:
+    return [message.id for message in messages_of_storage(**overrides) if message.id]
+
+
+GCS = "asyncimg.storage.gcs.GCSBackend"
+AZURE = "asyncimg.storage.azure.AzureBlobBackend"
+AZURE_ACCOUNT = {
+    "ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND": AZURE,
+    "ASYNC_IMAGE_UPLOAD_AZURE_ACCOUNT_NAME": "acct",
+    "ASYNC_IMAGE_UPLOAD_AZURE_ACCOUNT_KEY": "a2V5",
+}
+CONNECTION_STRING = "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=a2V5==;"
+
+
+def test_storage_of_the_test_settings_is_clean() -> None:
+    assert storage_ids() == []
+    assert storage_ids(ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND=GCS) == []
+    assert storage_ids(**AZURE_ACCOUNT) == []
+
+
+def test_storage_backend_that_cannot_be_imported() -> None:
+    assert storage_ids(ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND="asyncimg.storage.nope.Backend") == [
+        "asyncimg.E011"
+    ]
+    assert storage_ids(ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND="asyncimg.conf.AppSettings") == [
+        "asyncimg.E011"
+    ]
+    assert storage_ids(ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND="asyncimg.conf.app_settings") == [
+        "asyncimg.E011"
+    ]
+
+
+@pytest.mark.parametrize(("backend", "extra"), [(GCS, "gcs"), (AZURE, "azure")])
+def test_storage_backend_without_its_extra(
+    backend: str, extra: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without its client library a bundled backend's hint names the extra that installs it.
+    The libraries are installed here, so importing the backend is made to fail as it would."""
+    import asyncimg.checks
+    from asyncimg.checks import check_storage
+
+    def not_installed(path: str) -> None:
+        raise ModuleNotFoundError("No module named 'google.cloud'", name="google.cloud")
+
+    monkeypatch.setattr(asyncimg.checks, "import_string", not_installed)
+    with override_settings(ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND=backend):
+        [message] = check_storage()
+    assert message.id == "asyncimg.E011"
+    assert f"django-async-image-upload[{extra}]" in message.hint
+
+
+def test_storage_backend_path_with_a_typo() -> None:
+    [message] = messages_of_storage(ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND=GCS + "s")
+    assert message.id == "asyncimg.E011"
+    assert "dotted path" in message.hint  # not "install the extra"
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "GCS_PROJECT",
+        "GCS_SERVICE_ACCOUNT_EMAIL",
+        "AZURE_ACCOUNT_NAME",
+        "AZURE_ACCOUNT_KEY",
+        "AZURE_CONNECTION_STRING",
+        "AZURE_USER_DELEGATION",
+    ],
+)
+def test_cloud_setting_the_backend_does_not_read(setting: str) -> None:
+    """Azure's key set while the backend is still S3 (forgotten STORAGE_BACKEND) is reported."""
+    value = True if setting == "AZURE_USER_DELEGATION" else "x@y"
+    assert storage_ids(**{f"ASYNC_IMAGE_UPLOAD_{setting}": value}) == ["asyncimg.W002"]
+
+
+def test_cloud_settings_of_another_cloud() -> None:
+    assert storage_ids(
+        ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND=GCS, ASYNC_IMAGE_UPLOAD_AZURE_ACCOUNT_KEY="k"
+    ) == ["asyncimg.W002"]
+    assert storage_ids(**AZURE_ACCOUNT, ASYNC_IMAGE_UPLOAD_GCS_PROJECT="p") == ["asyncimg.W002"]
+
+
+def test_gcs_service_account_email() -> None:
+    assert (
+        storage_ids(
+            ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND=GCS,
+            ASYNC_IMAGE_UPLOAD_GCS_SERVICE_ACCOUNT_EMAIL="uploads@p.iam.gserviceaccount.com",
+        )
+        == []
+    )
+    assert storage_ids(
+        ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND=GCS,
+        ASYNC_IMAGE_UPLOAD_GCS_SERVICE_ACCOUNT_EMAIL="uploads",
+    ) == ["asyncimg.E014"]
+
+
+def test_azure_account_missing() -> None:
+    assert storage_ids(
+        ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND=AZURE, ASYNC_IMAGE_UPLOAD_AZURE_ACCOUNT_KEY="k"
+    ) == ["asyncimg.E012"]
+    assert storage_ids(
+        ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND=AZURE,
+        ASYNC_IMAGE_UPLOAD_AZURE_CONNECTION_STRING="AccountKey=a2V5==;",
+    ) == ["asyncimg.E012"]
+
+
+def test_azure_signing_key_missing_or_contradictory() -> None:
+    without_key = {**AZURE_ACCOUNT, "ASYNC_IMAGE_UPLOAD_AZURE_ACCOUNT_KEY": None}
+    assert storage_ids(**without_key) == ["asyncimg.E013"]
+    assert storage_ids(**without_key, ASYNC_IMAGE_UPLOAD_AZURE_USER_DELEGATION=True) == []
+    assert storage_ids(**AZURE_ACCOUNT, ASYNC_IMAGE_UPLOAD_AZURE_USER_DELEGATION=True) == [
+        "asyncimg.E013"
+    ]
+    assert storage_ids(
+        **AZURE_ACCOUNT, ASYNC_IMAGE_UPLOAD_AZURE_CONNECTION_STRING=CONNECTION_STRING
+    ) == ["asyncimg.E013"]
+
+
+def test_azure_connection_string() -> None:
+    azure = {"ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND": AZURE}
+    assert storage_ids(**azure, ASYNC_IMAGE_UPLOAD_AZURE_CONNECTION_STRING=CONNECTION_STRING) == []
+    assert storage_ids(
+        **azure,
+        ASYNC_IMAGE_UPLOAD_AZURE_CONNECTION_STRING="AccountName=acct;SharedAccessSignature=sv=x",
+    ) == ["asyncimg.E013"]
+
+
+def test_storage_problems_fail_manage_py_check() -> None:
+    with (
+        override_settings(ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND=AZURE),
+        pytest.raises(SystemCheckError, match=r"asyncimg\.E012"),
+    ):
+        call_command("check")

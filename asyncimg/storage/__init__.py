@@ -1,8 +1,15 @@
-"""Storage backends: one per file behind :class:`~asyncimg.storage.base.StorageBackend`."""
+"""Storage backends: one per file behind :class:`~asyncimg.storage.base.StorageBackend`.
+
+Every backend takes the same keyword arguments (``bucket``, ``endpoint_url``, ``region``,
+``media_url``, ``download_expiration``) plus its own, which it names in a ``setting_options``
+class attribute mapping each argument to the ``asyncimg.conf`` setting it comes from
+(``{"project": "GCS_PROJECT"}``). A project's own backend follows the same convention.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from django.utils.module_loading import import_string
 
@@ -13,16 +20,28 @@ __all__ = ["ObjectInfo", "PresignedPost", "StorageBackend", "get_backend"]
 
 
 def get_backend() -> StorageBackend:
-    """The configured backend. Instances are cached per configuration (a boto3 client costs
+    """The configured backend. Instances are cached per configuration (a storage client costs
     milliseconds to build), so changing settings in tests gets a fresh one."""
+    path = app_settings.STORAGE_BACKEND
+    options = tuple(
+        (argument, getattr(app_settings, setting))
+        for argument, setting in _setting_options(path).items()
+    )
     return _backend(
-        app_settings.STORAGE_BACKEND,
+        path,
         app_settings.BUCKET or "",
         app_settings.ENDPOINT_URL,
         app_settings.REGION,
         app_settings.MEDIA_URL,
         app_settings.DOWNLOAD_URL_EXPIRATION,
+        options,
     )
+
+
+@lru_cache(maxsize=8)
+def _setting_options(path: str) -> dict[str, str]:
+    options: dict[str, str] = getattr(import_string(path), "setting_options", {})
+    return options
 
 
 @lru_cache(maxsize=8)
@@ -33,6 +52,7 @@ def _backend(
     region: str,
     media_url: str | None,
     download_expiration: int,
+    options: tuple[tuple[str, Any], ...],
 ) -> StorageBackend:
     cls = import_string(path)
     backend: StorageBackend = cls(
@@ -41,5 +61,6 @@ def _backend(
         region=region,
         media_url=media_url,
         download_expiration=download_expiration,
+        **dict(options),
     )
     return backend
