@@ -1,20 +1,32 @@
-# The two commands of the README: `make demo` (run the local demo) and `make test` (the full suite).
+# The two commands of the README: `make demo` (run the local demo) and `make test` (lint and the
+# full suite on one cell of the matrix: Django 5.2, Python 3.11, the database of DATABASE_URL or
+# SQLite). `nox` runs the whole matrix (noxfile.py); .ci/run runs `make test`, then the other cells.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
+WORKFLOWS := .github/workflows
 
 .PHONY: demo test test-deps lint install clean bench
 
-$(STAMP): pyproject.toml
+# The dev extra builds mysqlclient against MariaDB's client library: Debian's packages first.
+$(STAMP): pyproject.toml | test-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The demo needs neither Chromium nor a database client library: the demo extra only.
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	touch $(DEMO_STAMP)
+
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/python manage.py demo $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 lint: $(STAMP)
@@ -22,8 +34,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint lambda/asyncimg_processor/sam/template.yaml
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)/*.yml
+	$(BIN)/zizmor --offline $(WORKFLOWS)/
 
-# Chromium and Redis for the browser and multi-process tests: installed/started when missing.
+# Debian's packages the tests and the dev extra need (MariaDB's client library, pkg-config,
+# Chromium, Redis), installed when missing; Redis started when it does not answer.
 test-deps:
 	scripts/test-deps
 
@@ -37,4 +52,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/e2e.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var
+	rm -rf $(VENV) .nox .pytest_cache .mypy_cache .ruff_cache var

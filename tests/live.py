@@ -50,6 +50,11 @@ def test_database_url() -> str:
         port = s.get("PORT") or 5432
         user, host = s.get("USER") or "postgres", s.get("HOST") or "127.0.0.1"
         return f"postgres://{user}@{host}:{port}/{s['NAME']}"
+    if connection.vendor == "mysql":
+        port = s.get("PORT") or 3306
+        user, host = s.get("USER") or "root", s.get("HOST") or "127.0.0.1"
+        password = f":{s['PASSWORD']}" if s.get("PASSWORD") else ""
+        return f"mysql://{user}{password}@{host}:{port}/{s['NAME']}"
     return f"sqlite:///{s['NAME']}"
 
 

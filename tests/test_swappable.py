@@ -16,10 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from django.db import connection
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 SWAPPED = "tests.settings_swapped"
@@ -43,26 +41,70 @@ def run(args: list[str], settings: str, database_url: str, data_dir: Path) -> An
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+class SiblingDatabase:
+    """CREATE/DROP DATABASE ``name`` on the server of the suite's own database, through the
+    vendor's driver (Django's connection may not run outside a django_db test)."""
+
+    def __init__(self, settings: dict[str, Any], vendor: str) -> None:
+        self.vendor = vendor
+        self.host = settings.get("HOST") or "127.0.0.1"
+        self.user = settings.get("USER") or ("postgres" if vendor == "postgresql" else "root")
+        self.password = settings.get("PASSWORD") or ""
+        self.port = int(settings.get("PORT") or (5432 if vendor == "postgresql" else 3306))
+        self.name = f"{settings['NAME']}_swapped"
+
+    @property
+    def url(self) -> str:
+        scheme = "postgres" if self.vendor == "postgresql" else "mysql"
+        password = f":{self.password}" if self.password else ""
+        return f"{scheme}://{self.user}{password}@{self.host}:{self.port}/{self.name}"
+
+    def _execute(self, statement: str) -> None:
+        if self.vendor == "postgresql":
+            import psycopg
+            from psycopg import sql
+
+            query = sql.SQL(statement).format(sql.Identifier(self.name))
+            params = {"host": self.host, "port": self.port, "user": self.user}
+            password = self.password or None
+            with psycopg.connect(
+                dbname="postgres", autocommit=True, password=password, **params
+            ) as admin:
+                admin.execute(query)
+        else:
+            import MySQLdb
+
+            admin = MySQLdb.connect(
+                host=self.host, port=self.port, user=self.user, password=self.password
+            )
+            try:
+                quoted = "`{}`".format(self.name.replace("`", "``"))
+                admin.cursor().execute(statement.format(quoted))
+            finally:
+                admin.close()
+
+    def create(self) -> None:
+        self.drop()
+        self._execute("CREATE DATABASE {}")
+
+    def drop(self) -> None:
+        force = " WITH (FORCE)" if self.vendor == "postgresql" else ""
+        self._execute("DROP DATABASE IF EXISTS {}" + force)
+
+
+@pytest.fixture(params=["sqlite", "suite-database"])
 def database_url(request: Any, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: an SQLite file, or a PostgreSQL database next to the test one
-    when the suite runs on PostgreSQL."""
+    """A fresh, empty database: an SQLite file, then one on the server of the suite's own
+    database (PostgreSQL, MariaDB/MySQL) next to the test database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'swapped.sqlite3'}"
         return
-    if connection.vendor != "postgresql":
-        pytest.skip("the suite runs on SQLite; set DATABASE_URL to a PostgreSQL database")
-    s = connection.settings_dict
-    name = f"{s['NAME']}_swapped"
-    host, port, user = s.get("HOST") or "127.0.0.1", s.get("PORT") or 5432, s.get("USER")
-    params = {"host": host, "port": port, "user": user, "password": s.get("PASSWORD") or None}
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
-        admin.execute(drop)
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield f"postgres://{user or 'postgres'}@{host}:{port}/{name}"
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
-        admin.execute(drop)
+    if connection.vendor == "sqlite":
+        pytest.skip("the suite runs on SQLite, which the first param covers")
+    sibling = SiblingDatabase(connection.settings_dict, connection.vendor)
+    sibling.create()
+    yield sibling.url
+    sibling.drop()
 
 
 @pytest.mark.slow

@@ -52,7 +52,8 @@ def main() -> dict[str, Any]:
     upload.refresh_from_db()
     return {
         "tables": tables,
-        "image_fk": relations.get("image_id"),
+        # (column, table); Django 6.1 appends the database-level on_delete to each relation.
+        "image_fk": list(relations.get("image_id", ())[:2]),
         "response": [response.status_code, response.json()],
         "upload": {"status": upload.status, "image_id": str(upload.image_id)},
         "images": [
