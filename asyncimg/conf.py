@@ -220,6 +220,22 @@ class AppSettings:
         """``ASYNC_IMAGE_UPLOAD_QUEUE_URL``: SQS queue of S3 events read by ``asyncimg_worker``."""
         return self._get("QUEUE_URL", None) or None
 
+    @property
+    def PUBSUB_SUBSCRIPTION(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_PUBSUB_SUBSCRIPTION``: Pub/Sub subscription
+        (``projects/<project>/subscriptions/<name>``) of the bucket's Cloud Storage
+        notifications, read by ``asyncimg_worker --source pubsub``."""
+        value = self._get("PUBSUB_SUBSCRIPTION", None)
+        return str(value) if value else None
+
+    @property
+    def AZURE_QUEUE_URL(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_AZURE_QUEUE_URL``: Storage Queue
+        (``https://<account>.queue.core.windows.net/<queue>``) Event Grid writes the container's
+        ``BlobCreated`` events to, read by ``asyncimg_worker --source azure-queue``."""
+        value = self._get("AZURE_QUEUE_URL", None)
+        return str(value) if value else None
+
     # --- callback ------------------------------------------------------------------------------
     @property
     def CALLBACK_SECRETS(self) -> tuple[str, ...]:

@@ -1,5 +1,12 @@
 """The processor's entry points: ``lambda_handler`` for AWS and ``handle_event`` for everyone.
 
+``handle_event`` takes any event shape :func:`~asyncimg_processor.envelopes.parse_event` reads
+(S3, SQS, SNS, EventBridge, Pub/Sub, CloudEvents, Event Grid) and an
+:class:`~asyncimg_processor.stores.ObjectStore` of the cloud it came from (a boto3 S3 client is
+wrapped in an :class:`~asyncimg_processor.stores.S3Store`); ``handle_parsed`` takes the parsed
+objects, for entry points that parse their own envelopes (the Cloud Function, the Azure
+Function, the Pub/Sub and Storage Queue workers).
+
 Per created object under the temporary prefix (``<temp prefix><upload-id>/<name>``):
 HEAD, callback ``processing`` (its answer says what the upload's credential allowed; the object's
 size and type are re-checked against it), GET (bounded), :func:`~asyncimg_processor.core.process`,
@@ -42,8 +49,9 @@ from asyncimg_processor.core import (
     check_size,
     process,
 )
-from asyncimg_processor.envelopes import ObjectRef, parse_event
+from asyncimg_processor.envelopes import ObjectRef, ParsedEvent, parse_event
 from asyncimg_processor.errors import ProcessingError
+from asyncimg_processor.stores import ObjectStore, S3Store
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -119,10 +127,12 @@ def _words(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _load_secret(env: Mapping[str, str]) -> str:
-    import boto3
-
+    # On GCP and Azure the platform injects the secret as ASYNCIMG_CALLBACK_SECRET (Secret
+    # Manager, Key Vault reference): boto3 is imported only for the AWS stores of a secret.
     if secret := env.get("ASYNCIMG_CALLBACK_SECRET"):
         return secret
+    import boto3
+
     if arn := env.get("ASYNCIMG_CALLBACK_SECRET_ARN"):
         value = boto3.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
         # Accept a plain string or the JSON object the console creates ({"secret": "..."}).
@@ -165,16 +175,28 @@ def upload_id_from_key(key: str, temporary_prefix: str) -> str | None:
 def handle_event(
     event: Mapping[str, Any],
     config: HandlerConfig,
-    s3_client: S3Client,
+    store: ObjectStore | S3Client,
     callback_client: CallbackClient,
 ) -> dict[str, Any]:
     """Process every object the event announces.
 
     Returns ``{"batchItemFailures": [{"itemIdentifier": message_id}, ...], "outcomes": [...]}``:
-    the first key is Lambda's partial batch response for SQS; ``outcomes`` lists one
-    :class:`Outcome` (as a dict) per object or unreadable record.
+    the first key is Lambda's partial batch response for SQS (for the other queues, the ids of
+    the messages to leave for redelivery); ``outcomes`` lists one :class:`Outcome` (as a dict)
+    per object or unreadable record.
     """
-    parsed = parse_event(event)
+    return handle_parsed(parse_event(event), config, store, callback_client)
+
+
+def handle_parsed(
+    parsed: ParsedEvent,
+    config: HandlerConfig,
+    store: ObjectStore | S3Client,
+    callback_client: CallbackClient,
+) -> dict[str, Any]:
+    """:func:`handle_event` for an event already parsed."""
+    if not isinstance(store, ObjectStore):
+        store = S3Store(store)
     failed_messages: list[str] = []
     outcomes: list[Outcome] = []
     for error in parsed.errors:
@@ -187,11 +209,9 @@ def handle_event(
             # The whole message will be redelivered; its other objects are done then.
             continue
         try:
-            outcome = _handle_object(ref, config, s3_client, callback_client)
+            outcome = _handle_object(ref, config, store, callback_client)
         except Exception as exc:
-            logger.exception(
-                "processing s3://%s/%s failed; it will be retried", ref.bucket, ref.key
-            )
+            logger.exception("processing %s in %s failed; it will be retried", ref.key, ref.bucket)
             outcome = Outcome(ref.key, None, "error", f"{type(exc).__name__}: {exc}")
             if ref.message_id and ref.message_id not in failed_messages:
                 failed_messages.append(ref.message_id)
@@ -204,20 +224,17 @@ def handle_event(
 
 
 def _handle_object(
-    ref: ObjectRef, config: HandlerConfig, s3: S3Client, callback: CallbackClient
+    ref: ObjectRef, config: HandlerConfig, store: ObjectStore, callback: CallbackClient
 ) -> Outcome:
     upload_id = upload_id_from_key(ref.key, config.temporary_prefix)
     if upload_id is None:
         return Outcome(ref.key, None, "skipped", "not an upload under the temporary prefix")
     if config.bucket and ref.bucket != config.bucket:
         return Outcome(ref.key, upload_id, "skipped", f"bucket {ref.bucket} is not ours")
-    try:
-        head = s3.head_object(Bucket=ref.bucket, Key=ref.key)
-    except s3.exceptions.ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return Outcome(ref.key, upload_id, "skipped", "the object is gone (already handled)")
-        raise
-    etag = ref.etag or str(head.get("ETag", "")).strip('"') or None
+    head = store.head(ref.bucket, ref.key)
+    if head is None:
+        return Outcome(ref.key, upload_id, "skipped", "the object is gone (already handled)")
+    etag = ref.etag or head.etag
 
     def notify(event: Event, **extra: Any) -> CallbackResponse:
         return callback.send(
@@ -235,24 +252,23 @@ def _handle_object(
         if status in FINAL_STATUSES:
             # Cancelled, expired, or processed by an earlier delivery: nothing to make, and the
             # raw upload is of no further use.
-            s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+            store.delete(ref.bucket, ref.key)
             return Outcome(ref.key, upload_id, "skipped", f"the upload is already {status}")
         options = config.options
         declared = _declared(answer)
         try:
-            check_size(int(head.get("ContentLength", 0)), options, declared)
-            body = s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
+            check_size(head.size, options, declared)
             # Read one byte more than allowed: the object may have been replaced since HEAD.
-            data = body.read(byte_limit(options, declared) + 1)
+            data = store.read(ref.bucket, ref.key, byte_limit(options, declared) + 1)
             result = process(data, options, declared=declared)
         except ProcessingError as exc:
             notify("failed", error={"code": exc.code, "message": exc.message})
-            s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+            store.delete(ref.bucket, ref.key)
             return Outcome(ref.key, upload_id, "failed", exc.code)
 
         folder = f"{config.processed_prefix}{upload_id}/"
         outputs = [result.original, *result.variants]
-        _put_outputs(s3, ref.bucket, folder, outputs, config.cache_control)
+        _put_outputs(store, ref.bucket, folder, outputs, config.cache_control)
         original = result.original
         image = {
             "key": folder + original.name,
@@ -280,7 +296,7 @@ def _handle_object(
         # The app refuses this upload for good (unknown upload, bad payload): retrying cannot
         # help. The temporary object is left to the bucket's lifecycle rule.
         return Outcome(ref.key, upload_id, "rejected", str(exc))
-    s3.delete_object(Bucket=ref.bucket, Key=ref.key)
+    store.delete(ref.bucket, ref.key)
     return Outcome(ref.key, upload_id, "succeeded", f"{len(outputs)} outputs")
 
 
@@ -304,18 +320,12 @@ def _warn_undeclared() -> None:
 
 
 def _put_outputs(
-    s3: S3Client, bucket: str, folder: str, outputs: list[Output], cache_control: str
+    store: ObjectStore, bucket: str, folder: str, outputs: list[Output], cache_control: str
 ) -> None:
     def put(output: Output) -> None:
-        s3.put_object(
-            Bucket=bucket,
-            Key=folder + output.name,
-            Body=output.data,
-            ContentType=output.content_type,
-            CacheControl=cache_control,
-        )
+        store.put(bucket, folder + output.name, output.data, output.content_type, cache_control)
 
-    # Each PUT is a round trip of tens of milliseconds; boto3 clients are thread-safe.
+    # Each PUT is a round trip of tens of milliseconds; the storage clients are thread-safe.
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(put, outputs))
 
@@ -368,7 +378,7 @@ def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     object raises, so Lambda's own retry (and on-failure destination) takes over.
     """
     config, callback = _cached_config()
-    result = handle_event(event, config, _s3_client(), callback)
+    result = handle_event(event, config, S3Store(_s3_client()), callback)
     if _is_sqs(event):
         return {"batchItemFailures": result["batchItemFailures"]}
     errors = [o for o in result["outcomes"] if o["status"] == "error"]

@@ -5,6 +5,10 @@ handed to the handler as a one-record SQS event, exactly as Lambda would, and de
 the handler does not report it in ``batchItemFailures``; a failed message stays in the queue and
 is redelivered after its visibility timeout (then, after ``maxReceiveCount``, the dead-letter
 queue takes it).
+
+:class:`QueueWorker` is the loop every queue shares (``run``, ``stop``, statistics); the
+Pub/Sub and Azure Storage Queue workers (:mod:`asyncimg_processor.pubsub_worker`,
+:mod:`asyncimg_processor.azure_queue_worker`) are its other subclasses.
 """
 
 from __future__ import annotations
@@ -31,24 +35,21 @@ class WorkerStats:
     failed: int = 0
 
 
-class SqsWorker:
-    """Receive, handle, delete. ``stop()`` (any thread, or a signal handler) ends the loop after
-    the message being handled; a long poll in progress ends first (at most ``wait_time``)."""
+class QueueWorker:
+    """Receive, handle, acknowledge. ``stop()`` (any thread, or a signal handler) ends the loop
+    after the message being handled; a poll in progress ends first (at most ``wait_time``).
 
-    def __init__(
-        self,
-        sqs_client: SQSClient,
-        queue_url: str,
-        handler: Handler,
-        *,
-        wait_time: int = 20,
-        max_messages: int = 10,
-    ) -> None:
-        self.sqs = sqs_client
-        self.queue_url = queue_url
-        self.handler = handler
-        self.wait_time = max(0, min(20, wait_time))  # SQS allows 0-20 s
-        self.max_messages = max(1, min(10, max_messages))
+    Subclasses implement :meth:`poll` and name what they read in :attr:`source`.
+    """
+
+    #: what the worker reads (a queue URL, a subscription path), for messages to people
+    source: str = ""
+    #: Seconds to wait after an empty receive, doubling up to ``max_idle_wait``, for queues
+    #: whose receive answers at once when empty (no long poll). 0: receive again at once.
+    min_idle_wait: float = 0.0
+    max_idle_wait: float = 0.0
+
+    def __init__(self) -> None:
         self.stats = WorkerStats()
         self._stop = threading.Event()
 
@@ -61,10 +62,40 @@ class SqsWorker:
 
     def run(self, *, once: bool = False) -> WorkerStats:
         """Poll until :meth:`stop`; with ``once``, until a poll comes back empty."""
+        idle_wait = self.min_idle_wait
         while not self._stop.is_set():
-            if self.poll() == 0 and once:
+            if self.poll():
+                idle_wait = self.min_idle_wait
+            elif once:
                 break
+            elif idle_wait:
+                self._stop.wait(idle_wait)
+                idle_wait = min(self.max_idle_wait, idle_wait * 2)
         return self.stats
+
+    def poll(self) -> int:
+        """One receive; handle what came. Returns the number of messages received."""
+        raise NotImplementedError
+
+
+class SqsWorker(QueueWorker):
+    """Long-polls one SQS queue; deletes a message once the handler did not report it failed."""
+
+    def __init__(
+        self,
+        sqs_client: SQSClient,
+        queue_url: str,
+        handler: Handler,
+        *,
+        wait_time: int = 20,
+        max_messages: int = 10,
+    ) -> None:
+        super().__init__()
+        self.sqs = sqs_client
+        self.queue_url = self.source = queue_url
+        self.handler = handler
+        self.wait_time = max(0, min(20, wait_time))  # SQS allows 0-20 s
+        self.max_messages = max(1, min(10, max_messages))
 
     def poll(self) -> int:
         """One receive; handle what came. Returns the number of messages received."""
