@@ -1,444 +1,90 @@
-// @ts-check
-/**
- * Browser client of django-async-image-upload: ask for presigned POSTs, upload straight to the
- * bucket with progress, and follow processing over GraphQL subscriptions (graphql-transport-ws).
- *
- * An ES module without dependencies. Documented in docs/client.md.
- *
- *     import { createClient } from "/static/asyncimg/client.js";
- *     const client = createClient({ graphqlUrl: "/graphql/" });
- *
- * @module asyncimg/client
- */
+// @asyncimg/client 0.1.0, built from clients/js (npm run build) with graphql-ws
+// inside: do not edit, edit clients/js/src/ and rebuild. Documented in docs/client.md.
+var __defProp = Object.defineProperty;
+var __defNormalProp = (obj, key, value) => key in obj ? __defProp(obj, key, { enumerable: true, configurable: true, writable: true, value }) : obj[key] = value;
+var __publicField = (obj, key, value) => __defNormalProp(obj, typeof key !== "symbol" ? key + "" : key, value);
 
-/** @typedef {"PENDING" | "UPLOADED" | "PROCESSING" | "READY" | "FAILED" | "EXPIRED"} UploadStatus */
-
-/**
- * @typedef {object} ImageVariant
- * @property {string} name
- * @property {number} width
- * @property {number} height
- * @property {string} format   "webp" or "jpeg"
- * @property {string} url
- * @property {number} size     bytes
- */
-
-/**
- * @typedef {object} ProcessedImage
- * @property {string} id
- * @property {number} width
- * @property {number} height
- * @property {string} format
- * @property {string} url      the normalised original
- * @property {ImageVariant[]} variants
- * @property {Record<string, unknown>} metadata
- */
-
-/**
- * @typedef {object} Upload
- * @property {string} id
- * @property {UploadStatus} status
- * @property {string} filename
- * @property {string} contentType
- * @property {number} size
- * @property {string} createdAt
- * @property {string} updatedAt
- * @property {string} expiresAt
- * @property {{code: string, message: string} | null} error
- * @property {ProcessedImage | null} image
- */
-
-/**
- * @typedef {object} PresignedPost
- * @property {string} url
- * @property {Record<string, string>} fields
- * @property {string} expiresAt
- */
-
-/**
- * @typedef {object} UploadTicket
- * @property {Upload} upload
- * @property {PresignedPost} presignedPost
- */
-
-/**
- * @typedef {object} GraphQLErrorEntry
- * @property {string} message
- * @property {{code?: string} & Record<string, unknown>} [extensions]
- * @property {Array<string | number>} [path]
- */
-
-/**
- * @template T
- * @typedef {object} Sink
- * @property {(value: T) => void} [next]
- * @property {(error: AsyncImageError) => void} [error]
- * @property {() => void} [complete]
- */
-
-/**
- * @typedef {object} Progress
- * @property {number} loaded   bytes sent
- * @property {number} total    bytes to send (the multipart body, slightly more than the file)
- * @property {number} fraction 0 to 1
- */
-
-/** @typedef {"idle" | "connecting" | "connected" | "reconnecting" | "closed"} ConnectionState */
-
-/**
- * @typedef {object} ClientOptions
- * @property {string} graphqlUrl  GraphQL over HTTP endpoint, e.g. "/graphql/"
- * @property {string} [wsUrl]     websocket endpoint; default: graphqlUrl with a ws(s) scheme
- * @property {string} [csrfToken] Django CSRF token to send as X-CSRFToken
- * @property {() => string | null | undefined} [getCsrfToken] read the token per request; default:
- *   the "csrftoken" cookie (set by a page served with ensure_csrf_cookie)
- * @property {typeof fetch} [fetch]
- * @property {RequestCredentials} [credentials]  fetch credentials; default "same-origin"
- * @property {Record<string, unknown> | (() => Record<string, unknown>)} [connectionParams]
- *   payload of connection_init
- * @property {{initialDelay?: number, maxDelay?: number}} [retry]  websocket reconnect backoff
- *   (ms; default 500 doubling up to 10000, with full jitter)
- * @property {number} [pingInterval] ms between client pings; a connection silent for two
- *   intervals is reopened (default 20000; 0 disables)
- * @property {number} [lazyCloseTimeout] ms the websocket stays open without subscriptions
- *   (default 3000)
- * @property {(state: ConnectionState) => void} [onConnectionChange]
- * @property {typeof WebSocket} [WebSocket]
- */
-
-/** Every failure the client reports: GraphQL errors, storage rejections, network errors. */
-export class AsyncImageError extends Error {
-  /**
-   * @param {string} message
-   * @param {string} code  the server's `extensions.code` (e.g. UNSUPPORTED_CONTENT_TYPE,
-   *   FILE_TOO_LARGE, NOT_FOUND), or NETWORK_ERROR, HTTP_<status>, STORAGE_<S3 code>, ABORTED,
-   *   WEBSOCKET_<close code>, UPLOAD_<error code> for a FAILED/EXPIRED upload
-   * @param {GraphQLErrorEntry[]} [errors]  every GraphQL error of the response
-   */
-  constructor(message, code, errors = []) {
-    super(message);
+// src/errors.ts
+var AsyncImageError = class extends Error {
+  constructor(message, code, options = {}) {
+    super(message, options.cause === void 0 ? void 0 : { cause: options.cause });
     this.name = "AsyncImageError";
     this.code = code;
-    this.errors = errors;
+    this.errors = options.errors ?? [];
+    if (options.closeCode !== void 0) this.closeCode = options.closeCode;
   }
-}
-
-/** The fields of every Upload the client returns. */
-export const UPLOAD_FIELDS = `
-fragment AsyncImageUploadFields on Upload {
-  id status filename contentType size createdAt updatedAt expiresAt
-  error { code message }
-  image {
-    id width height format url metadata
-    variants { name width height format url size }
-  }
-}`;
-
-const TICKET_FIELDS = `upload { ...AsyncImageUploadFields } presignedPost { url fields expiresAt }`;
-
-const REQUEST_UPLOAD = `mutation RequestImageUpload($input: RequestImageUploadInput!) {
-  requestImageUpload(input: $input) { ${TICKET_FIELDS} }
-}${UPLOAD_FIELDS}`;
-
-const REQUEST_UPLOADS = `mutation RequestImageUploads($inputs: [RequestImageUploadInput!]!) {
-  requestImageUploads(inputs: $inputs) { ${TICKET_FIELDS} }
-}${UPLOAD_FIELDS}`;
-
-const CANCEL_UPLOAD = `mutation CancelUpload($id: ID!) {
-  cancelUpload(id: $id) { ...AsyncImageUploadFields }
-}${UPLOAD_FIELDS}`;
-
-const IMAGE_PROCESSED = `subscription ImageProcessed($uploadId: ID!) {
-  imageProcessed(uploadId: $uploadId) { ...AsyncImageUploadFields }
-}${UPLOAD_FIELDS}`;
-
-const UPLOAD_EVENTS = `subscription UploadEvents {
-  uploadEvents { ...AsyncImageUploadFields }
-}${UPLOAD_FIELDS}`;
-
-const PROTOCOL = "graphql-transport-ws";
-/** Close codes after which reconnecting cannot help (graphql-transport-ws). */
-const FATAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4406, 4409, 4429]);
-
-/** Content types by extension, for files the browser gives no type (HEIC on some systems). */
-const TYPES_BY_EXTENSION = /** @type {Record<string, string>} */ ({
-  jpg: "image/jpeg",
-  jpeg: "image/jpeg",
-  png: "image/png",
-  gif: "image/gif",
-  webp: "image/webp",
-  heic: "image/heic",
-  heif: "image/heif",
-  avif: "image/avif",
-});
-
-/**
- * The content type to declare for a file: the browser's, else guessed from the extension.
- * @param {{name: string, type?: string}} file
- * @returns {string}
- */
-export function contentTypeOf(file) {
-  if (file.type) return file.type;
-  const extension = file.name.split(".").pop()?.toLowerCase() ?? "";
-  return TYPES_BY_EXTENSION[extension] ?? "application/octet-stream";
-}
-
-/**
- * True once the upload can no longer change.
- * @param {UploadStatus} status
- */
-export function isTerminal(status) {
-  return status === "READY" || status === "FAILED" || status === "EXPIRED";
-}
-
-/**
- * A `srcset` attribute for the image's variants of one format, narrowest first.
- * @param {ProcessedImage} image
- * @param {string} [format]  "webp" or "jpeg"; default: every variant of the first format listed
- * @returns {string}
- */
-export function srcsetOf(image, format) {
-  const wanted = format ?? image.variants[0]?.format;
-  return image.variants
-    .filter((v) => v.format === wanted)
-    .sort((a, b) => a.width - b.width)
-    .map((v) => `${v.url} ${v.width}w`)
-    .join(", ");
-}
-
-/**
- * The `csrftoken` cookie, or null.
- * @param {string} [name]
- * @returns {string | null}
- */
-export function csrfCookie(name = "csrftoken") {
-  if (typeof document === "undefined") return null;
-  for (const part of document.cookie.split(";")) {
-    const [key, ...value] = part.trim().split("=");
-    if (key === name) return decodeURIComponent(value.join("="));
-  }
-  return null;
-}
-
-/**
- * @param {unknown} value
- * @returns {GraphQLErrorEntry[]}
- */
+};
 function asErrors(value) {
-  return Array.isArray(value) ? /** @type {GraphQLErrorEntry[]} */ (value) : [];
+  return Array.isArray(value) ? value : [];
 }
-
-/**
- * @param {GraphQLErrorEntry[]} errors
- * @returns {AsyncImageError}
- */
 function graphqlError(errors) {
   const first = errors[0] ?? { message: "Unknown GraphQL error." };
   const code = first.extensions?.code;
-  return new AsyncImageError(first.message, typeof code === "string" ? code : "GRAPHQL_ERROR", errors);
+  return new AsyncImageError(first.message, typeof code === "string" ? code : "GRAPHQL_ERROR", {
+    errors
+  });
+}
+function aborted() {
+  return new AsyncImageError("The upload was aborted.", "ABORTED");
+}
+function isCloseLike(value) {
+  return typeof value === "object" && value !== null && "code" in value && "reason" in value;
+}
+function closeError(event) {
+  const detail = `${event.code} ${event.reason ?? ""}`.trim();
+  if (event.code === 4403) {
+    return new AsyncImageError(
+      `The subscription server refused the connection (${detail}): the token is missing, invalid or expired.`,
+      "UNAUTHENTICATED",
+      { closeCode: event.code }
+    );
+  }
+  return new AsyncImageError(
+    `The subscription server closed the connection: ${detail}.`,
+    `WEBSOCKET_${event.code}`,
+    { closeCode: event.code }
+  );
+}
+function toAsyncImageError(value) {
+  if (value instanceof AsyncImageError) return value;
+  if (Array.isArray(value)) return graphqlError(value);
+  if (isCloseLike(value)) return closeError(value);
+  const message = value instanceof Error ? value.message : "the websocket failed";
+  return new AsyncImageError(`Could not reach the subscription server: ${message}.`, "NETWORK_ERROR", {
+    cause: value
+  });
 }
 
-/**
- * @param {string} url
- * @returns {string}
- */
-function websocketUrl(url) {
-  const base = typeof location === "undefined" ? "http://localhost/" : location.href;
-  const absolute = new URL(url, base);
-  absolute.protocol = absolute.protocol === "https:" ? "wss:" : "ws:";
-  return absolute.toString();
-}
-
-/**
- * Create a client. Nothing connects until the first request or subscription.
- * @param {ClientOptions} options
- */
-export function createClient(options) {
-  const fetchImpl = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const getCsrfToken = options.getCsrfToken ?? (() => options.csrfToken ?? csrfCookie());
-  const socket = new SubscriptionSocket(options);
-
-  /**
-   * Run one GraphQL operation over HTTP; resolves with `data`, rejects with AsyncImageError.
-   * @param {string} query
-   * @param {Record<string, unknown>} [variables]
-   * @returns {Promise<Record<string, any>>}
-   */
-  async function request(query, variables = {}) {
-    /** @type {Record<string, string>} */
-    const headers = { "Content-Type": "application/json", Accept: "application/json" };
-    const token = getCsrfToken();
-    if (token) headers["X-CSRFToken"] = token;
-    let response;
-    try {
-      response = await fetchImpl(options.graphqlUrl, {
-        method: "POST",
-        headers,
-        credentials: options.credentials ?? "same-origin",
-        body: JSON.stringify({ query, variables }),
-      });
-    } catch (cause) {
-      throw new AsyncImageError(`GraphQL request failed: ${String(cause)}`, "NETWORK_ERROR");
-    }
-    let body;
-    try {
-      body = await response.json();
-    } catch {
-      const hint = response.status === 403 ? " (CSRF: is the csrftoken cookie set?)" : "";
-      throw new AsyncImageError(
-        `GraphQL endpoint answered HTTP ${response.status}${hint}.`,
-        `HTTP_${response.status}`,
-      );
-    }
-    const errors = asErrors(body?.errors);
-    if (errors.length) throw graphqlError(errors);
-    if (!response.ok || !body?.data) {
-      throw new AsyncImageError(`GraphQL endpoint answered HTTP ${response.status}.`, `HTTP_${response.status}`);
-    }
-    return body.data;
-  }
-
-  /**
-   * @param {{name: string, type?: string, size: number}} file
-   */
-  function inputOf(file) {
-    return { filename: file.name, contentType: contentTypeOf(file), size: file.size };
-  }
-
-  /**
-   * Ask for a presigned POST for one file (mutation requestImageUpload).
-   * @param {{name: string, type?: string, size: number}} file  a File, or its description
-   * @returns {Promise<UploadTicket>}
-   */
-  async function requestUpload(file) {
-    const data = await request(REQUEST_UPLOAD, { input: inputOf(file) });
-    return data.requestImageUpload;
-  }
-
-  /**
-   * Ask for presigned POSTs for several files at once (mutation requestImageUploads): all are
-   * granted or, if one file is refused, none.
-   * @param {Array<{name: string, type?: string, size: number}>} files
-   * @returns {Promise<UploadTicket[]>}
-   */
-  async function requestUploads(files) {
-    const data = await request(REQUEST_UPLOADS, { inputs: Array.from(files, inputOf) });
-    return data.requestImageUploads;
-  }
-
-  /**
-   * Cancel an upload that has not finished (mutation cancelUpload): it ends FAILED/CANCELLED.
-   * @param {string} id
-   * @returns {Promise<Upload>}
-   */
-  async function cancel(id) {
-    const data = await request(CANCEL_UPLOAD, { id });
-    return data.cancelUpload;
-  }
-
-  /**
-   * Follow one upload (subscription imageProcessed): its current state first, then every
-   * change; completes after READY, FAILED or EXPIRED. Survives reconnects.
-   * @param {string} uploadId
-   * @param {Sink<Upload>} sink
-   * @returns {() => void} unsubscribe
-   */
-  function subscribe(uploadId, sink) {
-    return socket.subscribe(IMAGE_PROCESSED, { uploadId }, "imageProcessed", sink);
-  }
-
-  /**
-   * Every change to any of the caller's uploads (subscription uploadEvents). Changes made while
-   * the websocket was reconnecting are not replayed: query `uploads` or use `subscribe`.
-   * @param {Sink<Upload>} sink
-   * @returns {() => void} unsubscribe
-   */
-  function subscribeAll(sink) {
-    return socket.subscribe(UPLOAD_EVENTS, {}, "uploadEvents", sink);
-  }
-
-  /**
-   * Request, upload and follow one file; resolves with the READY upload.
-   * @param {File} file
-   * @param {{onProgress?: (p: Progress) => void, onUpdate?: (u: Upload) => void,
-   *   signal?: AbortSignal}} [handlers]
-   * @returns {Promise<Upload>}
-   */
-  async function uploadImage(file, handlers = {}) {
-    const ticket = await requestUpload(file);
-    handlers.onUpdate?.(ticket.upload);
-    /** @type {() => void} */
-    let unsubscribe = () => {};
-    const done = new Promise((resolve, reject) => {
-      unsubscribe = subscribe(ticket.upload.id, {
-        next(upload) {
-          handlers.onUpdate?.(upload);
-          if (upload.status === "READY") resolve(upload);
-          else if (isTerminal(upload.status)) {
-            const error = upload.error ?? { code: upload.status, message: `Upload ${upload.status}.` };
-            reject(new AsyncImageError(error.message, `UPLOAD_${error.code}`));
-          }
-        },
-        error: reject,
-        complete() {
-          reject(new AsyncImageError("The subscription ended before the image was ready.", "INCOMPLETE"));
-        },
-      });
-    });
-    try {
-      await upload(ticket, file, { onProgress: handlers.onProgress, signal: handlers.signal });
-      return /** @type {Upload} */ (await done);
-    } catch (error) {
-      done.catch(() => {});
-      if (error instanceof AsyncImageError && error.code === "ABORTED") {
-        await cancel(ticket.upload.id).catch(() => {});
-      }
-      throw error;
-    } finally {
-      unsubscribe();
-    }
-  }
-
-  return {
-    request,
-    requestUpload,
-    requestUploads,
-    upload,
-    cancel,
-    subscribe,
-    subscribeAll,
-    uploadImage,
-    /** Close the websocket, completing every subscription; later ones open a new one. */
-    close: () => socket.close(),
-  };
-}
-
-/**
- * POST the file to the bucket with the ticket's presigned fields (multipart/form-data, the file
- * last, as S3 requires). Resolves when the storage accepted it.
- * @param {UploadTicket} ticket
- * @param {Blob} file
- * @param {{onProgress?: (p: Progress) => void, signal?: AbortSignal}} [handlers]
- * @returns {Promise<void>}
- */
-export function upload(ticket, file, handlers = {}) {
-  const { url, fields } = ticket.presignedPost;
+// src/transfer.ts
+function formOf(ticket, file) {
   const form = new FormData();
-  for (const [name, value] of Object.entries(fields)) form.append(name, value);
+  const fields = ticket.presignedPost.fields ?? {};
+  for (const [name, value] of Object.entries(fields)) form.append(name, String(value));
   form.append("file", file);
+  return form;
+}
+function storageError(status, text) {
+  const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? `HTTP_${status}`;
+  const message = /<Message>([^<]+)<\/Message>/.exec(text)?.[1] ?? `Storage answered HTTP ${status}.`;
+  return new AsyncImageError(message, `STORAGE_${code}`);
+}
+function networkError(cause) {
+  return new AsyncImageError("Could not reach the storage (network or CORS).", "NETWORK_ERROR", { cause });
+}
+function sendFile(ticket, file, handlers = {}, environment = {}) {
+  const { signal, onProgress } = handlers;
+  if (signal?.aborted) return Promise.reject(aborted());
+  const Xhr = environment.XMLHttpRequest ?? globalThis.XMLHttpRequest;
+  if (!Xhr) return sendWithFetch(ticket, file, handlers, environment.fetch ?? globalThis.fetch);
+  const form = formOf(ticket, file);
   return new Promise((resolve, reject) => {
-    const { signal, onProgress } = handlers;
-    if (signal?.aborted) {
-      reject(new AsyncImageError("The upload was aborted.", "ABORTED"));
-      return;
-    }
-    const xhr = new XMLHttpRequest();
+    const xhr = new Xhr();
     const onAbort = () => xhr.abort();
     signal?.addEventListener("abort", onAbort, { once: true });
     const finish = () => signal?.removeEventListener("abort", onAbort);
     if (onProgress) {
       xhr.upload.addEventListener("progress", (event) => {
-        if (!event.lengthComputable) return;
+        if (!event.lengthComputable || !event.total) return;
         onProgress({ loaded: event.loaded, total: event.total, fraction: event.loaded / event.total });
       });
     }
@@ -447,257 +93,1486 @@ export function upload(ticket, file, handlers = {}) {
       if (xhr.status >= 200 && xhr.status < 300) {
         onProgress?.({ loaded: file.size, total: file.size, fraction: 1 });
         resolve();
-        return;
+      } else {
+        reject(storageError(xhr.status, xhr.responseText || ""));
       }
-      // S3 explains refusals in XML: <Error><Code>EntityTooLarge</Code><Message>…</Message>.
-      const text = xhr.responseText || "";
-      const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1] ?? `HTTP_${xhr.status}`;
-      const message = /<Message>([^<]+)<\/Message>/.exec(text)?.[1] ?? `Storage answered HTTP ${xhr.status}.`;
-      reject(new AsyncImageError(message, `STORAGE_${code}`));
     });
     xhr.addEventListener("error", () => {
       finish();
-      reject(new AsyncImageError("Could not reach the storage (network or CORS).", "NETWORK_ERROR"));
+      reject(networkError());
     });
     xhr.addEventListener("abort", () => {
       finish();
-      reject(new AsyncImageError("The upload was aborted.", "ABORTED"));
+      reject(aborted());
     });
-    xhr.open("POST", url);
+    xhr.open("POST", ticket.presignedPost.url);
     xhr.send(form);
   });
 }
-
-/**
- * @typedef {object} ActiveSubscription
- * @property {string} query
- * @property {Record<string, unknown>} variables
- * @property {string} field
- * @property {Sink<Upload>} sink
- * @property {string} [last]  status and updatedAt of the last value delivered
- */
-
-/** One lazily opened graphql-transport-ws connection multiplexing every subscription. */
-class SubscriptionSocket {
-  /** @param {ClientOptions} options */
-  constructor(options) {
-    this.url = websocketUrl(options.wsUrl ?? options.graphqlUrl);
-    this.options = options;
-    this.WebSocket = options.WebSocket ?? globalThis.WebSocket;
-    /** @type {Map<string, ActiveSubscription>} */
-    this.active = new Map();
-    /** @type {WebSocket | null} */
-    this.ws = null;
-    this.acknowledged = false;
-    this.attempt = 0;
-    this.nextId = 1;
-    this.lastSeen = 0;
-    /** @type {ReturnType<typeof setTimeout> | undefined} */
-    this.reconnectTimer = undefined;
-    /** @type {ReturnType<typeof setTimeout> | undefined} */
-    this.idleTimer = undefined;
-    /** @type {ReturnType<typeof setInterval> | undefined} */
-    this.pingTimer = undefined;
-    /** @type {ConnectionState} */
-    this.state = "idle";
+async function sendWithFetch(ticket, file, { signal, onProgress }, fetchImpl) {
+  let response;
+  try {
+    response = await fetchImpl(ticket.presignedPost.url, {
+      method: "POST",
+      body: formOf(ticket, file),
+      signal
+    });
+  } catch (cause) {
+    if (signal?.aborted) throw aborted();
+    throw networkError(cause);
   }
+  if (!response.ok) throw storageError(response.status, await response.text().catch(() => ""));
+  onProgress?.({ loaded: file.size, total: file.size, fraction: 1 });
+}
 
-  /** @param {ConnectionState} state */
-  setState(state) {
-    if (state === this.state) return;
-    this.state = state;
-    this.options.onConnectionChange?.(state);
+// src/generated/graphql.ts
+var TypedDocumentString = class extends String {
+  constructor(value, __meta__) {
+    super(value);
+    this.value = value;
+    this.__meta__ = __meta__;
   }
-
-  /**
-   * @param {string} query
-   * @param {Record<string, unknown>} variables
-   * @param {string} field
-   * @param {Sink<Upload>} sink
-   * @returns {() => void}
-   */
-  subscribe(query, variables, field, sink) {
-    const id = String(this.nextId++);
-    this.active.set(id, { query, variables, field, sink });
-    clearTimeout(this.idleTimer);
-    if (!this.ws) this.open();
-    else if (this.acknowledged) this.sendSubscribe(id);
-    return () => {
-      if (!this.active.delete(id)) return;
-      if (this.acknowledged) this.send({ id, type: "complete" });
-      this.closeWhenIdle();
-    };
+  toString() {
+    return this.value;
   }
-
-  open() {
-    clearTimeout(this.reconnectTimer);
-    this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
-    const ws = new this.WebSocket(this.url, PROTOCOL);
-    this.ws = ws;
-    this.acknowledged = false;
-    ws.onopen = () => {
-      const params = this.options.connectionParams;
-      const payload = typeof params === "function" ? params() : params;
-      this.send(payload ? { type: "connection_init", payload } : { type: "connection_init" });
-    };
-    ws.onmessage = (event) => {
-      if (ws !== this.ws) return;
-      this.lastSeen = Date.now();
-      let message;
-      try {
-        message = JSON.parse(String(event.data));
-      } catch {
-        ws.close(4400, "Invalid message");
-        return;
-      }
-      this.onMessage(message);
-    };
-    ws.onclose = (event) => {
-      if (ws !== this.ws) return;
-      this.onClose(event.code, event.reason);
-    };
+};
+var UploadFieldsFragmentDoc = new TypedDocumentString(`
+    fragment UploadFields on Upload {
+  id
+  status
+  filename
+  contentType
+  size
+  createdAt
+  updatedAt
+  expiresAt
+  error {
+    code
+    message
   }
-
-  /** @param {any} message */
-  onMessage(message) {
-    switch (message.type) {
-      case "connection_ack":
-        this.acknowledged = true;
-        this.attempt = 0;
-        this.setState("connected");
-        this.startPings();
-        for (const id of this.active.keys()) this.sendSubscribe(id);
-        break;
-      case "ping":
-        this.send({ type: "pong" });
-        break;
-      case "pong":
-        break;
-      case "next": {
-        const sub = this.active.get(message.id);
-        if (!sub) break;
-        const errors = asErrors(message.payload?.errors);
-        const value = message.payload?.data?.[sub.field];
-        if (errors.length && !value) {
-          this.active.delete(message.id);
-          this.send({ id: message.id, type: "complete" });
-          sub.sink.error?.(graphqlError(errors));
-          this.closeWhenIdle();
-          break;
-        }
-        // After a reconnect the server repeats the current state: deliver each state once.
-        const key = `${value.status}|${value.updatedAt}`;
-        if (sub.last === key) break;
-        sub.last = key;
-        sub.sink.next?.(value);
-        break;
-      }
-      case "error": {
-        const sub = this.active.get(message.id);
-        if (!sub) break;
-        this.active.delete(message.id);
-        sub.sink.error?.(graphqlError(asErrors(message.payload)));
-        this.closeWhenIdle();
-        break;
-      }
-      case "complete": {
-        const sub = this.active.get(message.id);
-        if (!sub) break;
-        this.active.delete(message.id);
-        sub.sink.complete?.();
-        this.closeWhenIdle();
-        break;
-      }
-      default:
-        break;
+  image {
+    id
+    width
+    height
+    format
+    url
+    metadata
+    variants {
+      name
+      width
+      height
+      format
+      url
+      size
     }
-  }
-
-  /**
-   * @param {number} code
-   * @param {string} reason
-   */
-  onClose(code, reason) {
-    this.ws = null;
-    this.acknowledged = false;
-    clearInterval(this.pingTimer);
-    if (!this.active.size) {
-      this.setState("idle");
-      return;
-    }
-    if (FATAL_CLOSE_CODES.has(code)) {
-      const error = new AsyncImageError(
-        `The subscription server closed the connection: ${code} ${reason}`.trim(),
-        `WEBSOCKET_${code}`,
-      );
-      const sinks = [...this.active.values()].map((sub) => sub.sink);
-      this.active.clear();
-      this.setState("closed");
-      for (const sink of sinks) sink.error?.(error);
-      return;
-    }
-    const retry = this.options.retry ?? {};
-    const ceiling = Math.min(retry.maxDelay ?? 10000, (retry.initialDelay ?? 500) * 2 ** this.attempt);
-    this.attempt += 1;
-    this.setState("reconnecting");
-    // Full jitter: after a server restart, clients do not come back in one wave.
-    this.reconnectTimer = setTimeout(() => this.open(), Math.random() * ceiling);
-  }
-
-  startPings() {
-    const interval = this.options.pingInterval ?? 20000;
-    clearInterval(this.pingTimer);
-    if (!interval) return;
-    this.pingTimer = setInterval(() => {
-      if (Date.now() - this.lastSeen > 2 * interval) {
-        // No message (not even a pong) for two intervals: the connection is dead.
-        this.ws?.close(4408, "Ping timeout");
-        const ws = this.ws;
-        this.ws = null;
-        if (ws) ws.onclose = null;
-        this.onClose(1006, "ping timeout");
-        return;
-      }
-      this.send({ type: "ping" });
-    }, interval);
-  }
-
-  /** @param {string} id */
-  sendSubscribe(id) {
-    const sub = this.active.get(id);
-    if (!sub) return;
-    this.send({ id, type: "subscribe", payload: { query: sub.query, variables: sub.variables } });
-  }
-
-  /** @param {Record<string, unknown>} message */
-  send(message) {
-    if (this.ws && this.ws.readyState === 1) this.ws.send(JSON.stringify(message));
-  }
-
-  closeWhenIdle() {
-    if (this.active.size) return;
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => {
-      if (!this.active.size) this.close();
-    }, this.options.lazyCloseTimeout ?? 3000);
-  }
-
-  /** Close the connection and end every subscription (their `complete` is called). */
-  close() {
-    const sinks = [...this.active.values()].map((sub) => sub.sink);
-    this.active.clear();
-    clearTimeout(this.reconnectTimer);
-    clearTimeout(this.idleTimer);
-    clearInterval(this.pingTimer);
-    const ws = this.ws;
-    this.ws = null;
-    this.acknowledged = false;
-    this.attempt = 0;
-    if (ws) {
-      ws.onclose = null;
-      ws.close(1000, "Normal Closure");
-    }
-    this.setState("idle");
-    for (const sink of sinks) sink.complete?.();
   }
 }
+    `, { "fragmentName": "UploadFields" });
+var TicketFieldsFragmentDoc = new TypedDocumentString(`
+    fragment TicketFields on UploadTicket {
+  upload {
+    ...UploadFields
+  }
+  presignedPost {
+    url
+    fields
+    expiresAt
+  }
+}
+    fragment UploadFields on Upload {
+  id
+  status
+  filename
+  contentType
+  size
+  createdAt
+  updatedAt
+  expiresAt
+  error {
+    code
+    message
+  }
+  image {
+    id
+    width
+    height
+    format
+    url
+    metadata
+    variants {
+      name
+      width
+      height
+      format
+      url
+      size
+    }
+  }
+}`, { "fragmentName": "TicketFields" });
+var RequestImageUploadDocument = new TypedDocumentString(`
+    mutation RequestImageUpload($input: RequestImageUploadInput!) {
+  requestImageUpload(input: $input) {
+    ...TicketFields
+  }
+}
+    fragment UploadFields on Upload {
+  id
+  status
+  filename
+  contentType
+  size
+  createdAt
+  updatedAt
+  expiresAt
+  error {
+    code
+    message
+  }
+  image {
+    id
+    width
+    height
+    format
+    url
+    metadata
+    variants {
+      name
+      width
+      height
+      format
+      url
+      size
+    }
+  }
+}
+fragment TicketFields on UploadTicket {
+  upload {
+    ...UploadFields
+  }
+  presignedPost {
+    url
+    fields
+    expiresAt
+  }
+}`);
+var RequestImageUploadsDocument = new TypedDocumentString(`
+    mutation RequestImageUploads($inputs: [RequestImageUploadInput!]!) {
+  requestImageUploads(inputs: $inputs) {
+    ...TicketFields
+  }
+}
+    fragment UploadFields on Upload {
+  id
+  status
+  filename
+  contentType
+  size
+  createdAt
+  updatedAt
+  expiresAt
+  error {
+    code
+    message
+  }
+  image {
+    id
+    width
+    height
+    format
+    url
+    metadata
+    variants {
+      name
+      width
+      height
+      format
+      url
+      size
+    }
+  }
+}
+fragment TicketFields on UploadTicket {
+  upload {
+    ...UploadFields
+  }
+  presignedPost {
+    url
+    fields
+    expiresAt
+  }
+}`);
+var CancelUploadDocument = new TypedDocumentString(`
+    mutation CancelUpload($id: ID!) {
+  cancelUpload(id: $id) {
+    ...UploadFields
+  }
+}
+    fragment UploadFields on Upload {
+  id
+  status
+  filename
+  contentType
+  size
+  createdAt
+  updatedAt
+  expiresAt
+  error {
+    code
+    message
+  }
+  image {
+    id
+    width
+    height
+    format
+    url
+    metadata
+    variants {
+      name
+      width
+      height
+      format
+      url
+      size
+    }
+  }
+}`);
+var ImageProcessedDocument = new TypedDocumentString(`
+    subscription ImageProcessed($uploadId: ID!) {
+  imageProcessed(uploadId: $uploadId) {
+    ...UploadFields
+  }
+}
+    fragment UploadFields on Upload {
+  id
+  status
+  filename
+  contentType
+  size
+  createdAt
+  updatedAt
+  expiresAt
+  error {
+    code
+    message
+  }
+  image {
+    id
+    width
+    height
+    format
+    url
+    metadata
+    variants {
+      name
+      width
+      height
+      format
+      url
+      size
+    }
+  }
+}`);
+var UploadEventsDocument = new TypedDocumentString(`
+    subscription UploadEvents {
+  uploadEvents {
+    ...UploadFields
+  }
+}
+    fragment UploadFields on Upload {
+  id
+  status
+  filename
+  contentType
+  size
+  createdAt
+  updatedAt
+  expiresAt
+  error {
+    code
+    message
+  }
+  image {
+    id
+    width
+    height
+    format
+    url
+    metadata
+    variants {
+      name
+      width
+      height
+      format
+      url
+      size
+    }
+  }
+}`);
+
+// src/files.ts
+var TYPES_BY_EXTENSION = {
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  png: "image/png",
+  gif: "image/gif",
+  webp: "image/webp",
+  heic: "image/heic",
+  heif: "image/heif",
+  avif: "image/avif"
+};
+function contentTypeOf(file) {
+  if (file.type) return file.type;
+  const extension = file.name.split(".").pop()?.toLowerCase() ?? "";
+  return TYPES_BY_EXTENSION[extension] ?? "application/octet-stream";
+}
+function isTerminal(status) {
+  return status === "READY" || status === "FAILED" || status === "EXPIRED";
+}
+function srcsetOf(image, format) {
+  const wanted = format ?? image.variants[0]?.format;
+  return image.variants.filter((v) => v.format === wanted).sort((a, b) => a.width - b.width).map((v) => `${v.url} ${v.width}w`).join(", ");
+}
+function csrfCookie(name = "csrftoken") {
+  if (typeof document === "undefined" || typeof document.cookie !== "string") return null;
+  for (const part of document.cookie.split(";")) {
+    const [key, ...value] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(value.join("="));
+  }
+  return null;
+}
+
+// src/http.ts
+async function tokenOf(getToken) {
+  try {
+    return await getToken() || null;
+  } catch (cause) {
+    throw new AsyncImageError(
+      `getToken failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      "UNAUTHENTICATED",
+      { cause }
+    );
+  }
+}
+function isAbort(error) {
+  return typeof error === "object" && error !== null && error.name === "AbortError";
+}
+function createRequester(options, defaultCsrf) {
+  const fetchImpl = (...args) => (options.fetch ?? globalThis.fetch)(...args);
+  const getCsrfToken = options.getCsrfToken ?? (() => options.csrfToken ?? defaultCsrf());
+  return async function request(operation, variables, init = {}) {
+    const headers = {
+      "Content-Type": "application/json",
+      Accept: "application/json"
+    };
+    const token = options.getToken ? await tokenOf(options.getToken) : null;
+    if (token) {
+      headers.Authorization = `Bearer ${token}`;
+    } else {
+      const csrf = getCsrfToken();
+      if (csrf) headers["X-CSRFToken"] = csrf;
+    }
+    let response;
+    try {
+      response = await fetchImpl(options.graphqlUrl, {
+        method: "POST",
+        headers,
+        credentials: options.credentials ?? "same-origin",
+        body: JSON.stringify({ query: String(operation), variables: variables ?? {} }),
+        signal: init.signal
+      });
+    } catch (cause) {
+      if (isAbort(cause)) throw new AsyncImageError("The request was aborted.", "ABORTED", { cause });
+      throw new AsyncImageError(`GraphQL request failed: ${String(cause)}`, "NETWORK_ERROR", { cause });
+    }
+    let body;
+    try {
+      body = await response.json();
+    } catch {
+      const hint = response.status === 403 ? " (CSRF: is the csrftoken cookie set?)" : "";
+      throw new AsyncImageError(
+        `GraphQL endpoint answered HTTP ${response.status}${hint}.`,
+        `HTTP_${response.status}`
+      );
+    }
+    const errors = asErrors(body?.errors);
+    if (errors.length) throw graphqlError(errors);
+    if (!response.ok || !body?.data) {
+      throw new AsyncImageError(
+        `GraphQL endpoint answered HTTP ${response.status}.`,
+        `HTTP_${response.status}`
+      );
+    }
+    return body.data;
+  };
+}
+
+// node_modules/graphql-ws/dist/common-CGW11Fyb.js
+function extendedTypeof(val) {
+  if (val === null) {
+    return "null";
+  }
+  if (Array.isArray(val)) {
+    return "array";
+  }
+  return typeof val;
+}
+function isObject(val) {
+  return extendedTypeof(val) === "object";
+}
+function areGraphQLFormattedErrors(obj) {
+  return Array.isArray(obj) && // must be at least one error
+  obj.length > 0 && // error has at least a message
+  obj.every((ob) => "message" in ob);
+}
+function limitCloseReason(reason, whenTooLong) {
+  return reason.length < 124 ? reason : whenTooLong;
+}
+var GRAPHQL_TRANSPORT_WS_PROTOCOL = "graphql-transport-ws";
+var CloseCode = /* @__PURE__ */ ((CloseCode2) => {
+  CloseCode2[CloseCode2["InternalServerError"] = 4500] = "InternalServerError";
+  CloseCode2[CloseCode2["InternalClientError"] = 4005] = "InternalClientError";
+  CloseCode2[CloseCode2["BadRequest"] = 4400] = "BadRequest";
+  CloseCode2[CloseCode2["BadResponse"] = 4004] = "BadResponse";
+  CloseCode2[CloseCode2["Unauthorized"] = 4401] = "Unauthorized";
+  CloseCode2[CloseCode2["Forbidden"] = 4403] = "Forbidden";
+  CloseCode2[CloseCode2["SubprotocolNotAcceptable"] = 4406] = "SubprotocolNotAcceptable";
+  CloseCode2[CloseCode2["ConnectionInitialisationTimeout"] = 4408] = "ConnectionInitialisationTimeout";
+  CloseCode2[CloseCode2["ConnectionAcknowledgementTimeout"] = 4504] = "ConnectionAcknowledgementTimeout";
+  CloseCode2[CloseCode2["SubscriberAlreadyExists"] = 4409] = "SubscriberAlreadyExists";
+  CloseCode2[CloseCode2["TooManyInitialisationRequests"] = 4429] = "TooManyInitialisationRequests";
+  return CloseCode2;
+})(CloseCode || {});
+var MessageType = /* @__PURE__ */ ((MessageType2) => {
+  MessageType2["ConnectionInit"] = "connection_init";
+  MessageType2["ConnectionAck"] = "connection_ack";
+  MessageType2["Ping"] = "ping";
+  MessageType2["Pong"] = "pong";
+  MessageType2["Subscribe"] = "subscribe";
+  MessageType2["Next"] = "next";
+  MessageType2["Error"] = "error";
+  MessageType2["Complete"] = "complete";
+  return MessageType2;
+})(MessageType || {});
+function validateMessage(val) {
+  if (!isObject(val)) {
+    throw new Error(
+      `Message is expected to be an object, but got ${extendedTypeof(val)}`
+    );
+  }
+  if (!val.type) {
+    throw new Error(`Message is missing the 'type' property`);
+  }
+  if (typeof val.type !== "string") {
+    throw new Error(
+      `Message is expects the 'type' property to be a string, but got ${extendedTypeof(
+        val.type
+      )}`
+    );
+  }
+  switch (val.type) {
+    case "connection_init":
+    case "connection_ack":
+    case "ping":
+    case "pong": {
+      if (val.payload != null && !isObject(val.payload)) {
+        throw new Error(
+          `"${val.type}" message expects the 'payload' property to be an object or nullish or missing, but got "${val.payload}"`
+        );
+      }
+      break;
+    }
+    case "subscribe": {
+      if (typeof val.id !== "string") {
+        throw new Error(
+          `"${val.type}" message expects the 'id' property to be a string, but got ${extendedTypeof(
+            val.id
+          )}`
+        );
+      }
+      if (!val.id) {
+        throw new Error(
+          `"${val.type}" message requires a non-empty 'id' property`
+        );
+      }
+      if (!isObject(val.payload)) {
+        throw new Error(
+          `"${val.type}" message expects the 'payload' property to be an object, but got ${extendedTypeof(
+            val.payload
+          )}`
+        );
+      }
+      if (typeof val.payload.query !== "string") {
+        throw new Error(
+          `"${val.type}" message payload expects the 'query' property to be a string, but got ${extendedTypeof(
+            val.payload.query
+          )}`
+        );
+      }
+      if (val.payload.variables != null && !isObject(val.payload.variables)) {
+        throw new Error(
+          `"${val.type}" message payload expects the 'variables' property to be a an object or nullish or missing, but got ${extendedTypeof(
+            val.payload.variables
+          )}`
+        );
+      }
+      if (val.payload.operationName != null && extendedTypeof(val.payload.operationName) !== "string") {
+        throw new Error(
+          `"${val.type}" message payload expects the 'operationName' property to be a string or nullish or missing, but got ${extendedTypeof(
+            val.payload.operationName
+          )}`
+        );
+      }
+      if (val.payload.extensions != null && !isObject(val.payload.extensions)) {
+        throw new Error(
+          `"${val.type}" message payload expects the 'extensions' property to be a an object or nullish or missing, but got ${extendedTypeof(
+            val.payload.extensions
+          )}`
+        );
+      }
+      break;
+    }
+    case "next": {
+      if (typeof val.id !== "string") {
+        throw new Error(
+          `"${val.type}" message expects the 'id' property to be a string, but got ${extendedTypeof(
+            val.id
+          )}`
+        );
+      }
+      if (!val.id) {
+        throw new Error(
+          `"${val.type}" message requires a non-empty 'id' property`
+        );
+      }
+      if (!isObject(val.payload)) {
+        throw new Error(
+          `"${val.type}" message expects the 'payload' property to be an object, but got ${extendedTypeof(
+            val.payload
+          )}`
+        );
+      }
+      break;
+    }
+    case "error": {
+      if (typeof val.id !== "string") {
+        throw new Error(
+          `"${val.type}" message expects the 'id' property to be a string, but got ${extendedTypeof(
+            val.id
+          )}`
+        );
+      }
+      if (!val.id) {
+        throw new Error(
+          `"${val.type}" message requires a non-empty 'id' property`
+        );
+      }
+      if (!areGraphQLFormattedErrors(val.payload)) {
+        throw new Error(
+          `"${val.type}" message expects the 'payload' property to be an array of GraphQL errors, but got ${JSON.stringify(
+            val.payload
+          )}`
+        );
+      }
+      break;
+    }
+    case "complete": {
+      if (typeof val.id !== "string") {
+        throw new Error(
+          `"${val.type}" message expects the 'id' property to be a string, but got ${extendedTypeof(
+            val.id
+          )}`
+        );
+      }
+      if (!val.id) {
+        throw new Error(
+          `"${val.type}" message requires a non-empty 'id' property`
+        );
+      }
+      break;
+    }
+    default:
+      throw new Error(`Invalid message 'type' property "${val.type}"`);
+  }
+  return val;
+}
+function parseMessage(data, reviver) {
+  return validateMessage(
+    typeof data === "string" ? JSON.parse(data, reviver) : data
+  );
+}
+function stringifyMessage(msg, replacer) {
+  validateMessage(msg);
+  return JSON.stringify(msg, replacer);
+}
+
+// node_modules/graphql-ws/dist/client.js
+function createClient(options) {
+  const {
+    url,
+    connectionParams,
+    lazy = true,
+    onNonLazyError = console.error,
+    lazyCloseTimeout: lazyCloseTimeoutMs = 0,
+    keepAlive = 0,
+    disablePong,
+    connectionAckWaitTimeout = 0,
+    retryAttempts = 5,
+    retryWait = async function randomisedExponentialBackoff(retries2) {
+      const retryDelaySeconds = Math.pow(2, retries2);
+      await new Promise(
+        (resolve) => setTimeout(
+          resolve,
+          retryDelaySeconds * 1e3 + // add random timeout from 300ms to 3s
+          Math.floor(Math.random() * (3e3 - 300) + 300)
+        )
+      );
+    },
+    shouldRetry = isLikeCloseEvent,
+    on,
+    webSocketImpl,
+    /**
+     * Generates a v4 UUID to be used as the ID using `Math`
+     * as the random number generator. Supply your own generator
+     * in case you need more uniqueness.
+     *
+     * Reference: https://gist.github.com/jed/982883
+     */
+    generateID = function generateUUID() {
+      return "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx".replace(/[xy]/g, (c) => {
+        const r = Math.random() * 16 | 0, v = c == "x" ? r : r & 3 | 8;
+        return v.toString(16);
+      });
+    },
+    jsonMessageReplacer: replacer,
+    jsonMessageReviver: reviver
+  } = options;
+  let ws;
+  if (webSocketImpl) {
+    if (!isWebSocket(webSocketImpl)) {
+      throw new Error("Invalid WebSocket implementation provided");
+    }
+    ws = webSocketImpl;
+  } else if (typeof WebSocket !== "undefined") {
+    ws = WebSocket;
+  } else if (typeof global !== "undefined") {
+    ws = global.WebSocket || // @ts-expect-error: Support more browsers
+    global.MozWebSocket;
+  } else if (typeof window !== "undefined") {
+    ws = window.WebSocket || // @ts-expect-error: Support more browsers
+    window.MozWebSocket;
+  }
+  if (!ws)
+    throw new Error(
+      "WebSocket implementation missing; on Node you can `import WebSocket from 'ws';` and pass `webSocketImpl: WebSocket` to `createClient`"
+    );
+  const WebSocketImpl = ws;
+  const emitter = (() => {
+    const message = /* @__PURE__ */ (() => {
+      const listeners2 = {};
+      return {
+        on(id, listener) {
+          listeners2[id] = listener;
+          return () => {
+            delete listeners2[id];
+          };
+        },
+        emit(message2) {
+          if ("id" in message2) listeners2[message2.id]?.(message2);
+        }
+      };
+    })();
+    const listeners = {
+      connecting: on?.connecting ? [on.connecting] : [],
+      opened: on?.opened ? [on.opened] : [],
+      connected: on?.connected ? [on.connected] : [],
+      ping: on?.ping ? [on.ping] : [],
+      pong: on?.pong ? [on.pong] : [],
+      message: on?.message ? [message.emit, on.message] : [message.emit],
+      closed: on?.closed ? [on.closed] : [],
+      error: on?.error ? [on.error] : []
+    };
+    return {
+      onMessage: message.on,
+      on(event, listener) {
+        const l = listeners[event];
+        l.push(listener);
+        return () => {
+          const i = l.indexOf(listener);
+          if (i > -1) {
+            l.splice(i, 1);
+          }
+        };
+      },
+      emit(event, ...args) {
+        for (const listener of [...listeners[event]]) {
+          listener(...args);
+        }
+      }
+    };
+  })();
+  function errorOrClosed(cb) {
+    const listening = [
+      // errors are fatal and more critical than close events, throw them first
+      emitter.on("error", (err) => {
+        listening.forEach((unlisten) => unlisten());
+        cb(err);
+      }),
+      // closes can be graceful and not fatal, throw them second (if error didnt throw)
+      emitter.on("closed", (event) => {
+        listening.forEach((unlisten) => unlisten());
+        cb(event);
+      })
+    ];
+    return () => listening.forEach((unlisten) => unlisten());
+  }
+  let connecting, locks = 0, lazyCloseTimeout, retrying = false, retries = 0, disposed = false;
+  async function connect() {
+    clearTimeout(lazyCloseTimeout);
+    const [socket, throwOnClose] = await (connecting ?? (connecting = new Promise(
+      (connected, denied) => (async () => {
+        if (retrying) {
+          await retryWait(retries);
+          if (!locks) {
+            connecting = void 0;
+            return denied({ code: 1e3, reason: "All Subscriptions Gone" });
+          }
+          retries++;
+        }
+        emitter.emit("connecting", retrying);
+        const socket2 = new WebSocketImpl(
+          typeof url === "function" ? await url() : url,
+          GRAPHQL_TRANSPORT_WS_PROTOCOL
+        );
+        let connectionAckTimeout, queuedPing;
+        function enqueuePing() {
+          if (isFinite(keepAlive) && keepAlive > 0) {
+            clearTimeout(queuedPing);
+            queuedPing = setTimeout(() => {
+              if (socket2.readyState === WebSocketImpl.OPEN) {
+                socket2.send(stringifyMessage({ type: MessageType.Ping }));
+                emitter.emit("ping", false, void 0);
+              }
+            }, keepAlive);
+          }
+        }
+        errorOrClosed((errOrEvent) => {
+          connecting = void 0;
+          clearTimeout(connectionAckTimeout);
+          clearTimeout(queuedPing);
+          denied(errOrEvent);
+          if (errOrEvent instanceof TerminatedCloseEvent) {
+            socket2.close(4499, "Terminated");
+            socket2.onerror = null;
+            socket2.onclose = null;
+          }
+        });
+        socket2.onerror = (err) => emitter.emit("error", err);
+        socket2.onclose = (event) => emitter.emit("closed", event);
+        socket2.onopen = async () => {
+          try {
+            emitter.emit("opened", socket2);
+            const payload = typeof connectionParams === "function" ? await connectionParams() : connectionParams;
+            if (socket2.readyState !== WebSocketImpl.OPEN) return;
+            socket2.send(
+              stringifyMessage(
+                payload ? {
+                  type: MessageType.ConnectionInit,
+                  payload
+                } : {
+                  type: MessageType.ConnectionInit
+                  // payload is completely absent if not provided
+                },
+                replacer
+              )
+            );
+            if (isFinite(connectionAckWaitTimeout) && connectionAckWaitTimeout > 0) {
+              connectionAckTimeout = setTimeout(() => {
+                socket2.close(
+                  CloseCode.ConnectionAcknowledgementTimeout,
+                  "Connection acknowledgement timeout"
+                );
+              }, connectionAckWaitTimeout);
+            }
+            enqueuePing();
+          } catch (err) {
+            emitter.emit("error", err);
+            socket2.close(
+              CloseCode.InternalClientError,
+              limitCloseReason(
+                err instanceof Error ? err.message : String(err),
+                "Internal client error"
+              )
+            );
+          }
+        };
+        let acknowledged = false;
+        socket2.onmessage = ({ data }) => {
+          try {
+            const message = parseMessage(data, reviver);
+            emitter.emit("message", message);
+            if (message.type === "ping" || message.type === "pong") {
+              emitter.emit(message.type, true, message.payload);
+              if (message.type === "pong") {
+                enqueuePing();
+              } else if (!disablePong) {
+                socket2.send(
+                  stringifyMessage(
+                    message.payload ? {
+                      type: MessageType.Pong,
+                      payload: message.payload
+                    } : {
+                      type: MessageType.Pong
+                      // payload is completely absent if not provided
+                    },
+                    replacer
+                  )
+                );
+                emitter.emit("pong", false, message.payload);
+              }
+              return;
+            }
+            if (acknowledged) return;
+            if (message.type !== MessageType.ConnectionAck)
+              throw new Error(
+                `First message cannot be of type ${message.type}`
+              );
+            clearTimeout(connectionAckTimeout);
+            acknowledged = true;
+            emitter.emit("connected", socket2, message.payload, retrying);
+            retrying = false;
+            retries = 0;
+            const throwOnClose2 = new Promise(
+              (_, reject) => errorOrClosed(reject)
+            );
+            throwOnClose2.catch(() => {
+            });
+            connected([socket2, throwOnClose2]);
+          } catch (err) {
+            socket2.onmessage = null;
+            emitter.emit("error", err);
+            socket2.close(
+              CloseCode.BadResponse,
+              limitCloseReason(
+                err instanceof Error ? err.message : String(err),
+                "Bad response"
+              )
+            );
+          }
+        };
+      })()
+    )));
+    if (socket.readyState === WebSocketImpl.CLOSING) await throwOnClose;
+    let release = () => {
+    };
+    const released = new Promise((resolve) => release = resolve);
+    return [
+      socket,
+      release,
+      // resolves on release or rejects on error/close, whichever comes first.
+      // not racing with throwOnClose on purpose, it lives as long as the socket
+      // and every race would leak memory per operation
+      new Promise((resolve, reject) => {
+        const unlisten = errorOrClosed(reject);
+        if (socket.readyState !== WebSocketImpl.OPEN)
+          throwOnClose.catch(reject);
+        released.then(() => {
+          unlisten();
+          if (!locks) {
+            const complete = () => socket.close(1e3, "Normal Closure");
+            if (isFinite(lazyCloseTimeoutMs) && lazyCloseTimeoutMs > 0) {
+              clearTimeout(lazyCloseTimeout);
+              lazyCloseTimeout = setTimeout(() => {
+                if (!locks && socket.readyState === WebSocketImpl.OPEN)
+                  complete();
+              }, lazyCloseTimeoutMs);
+            } else {
+              complete();
+            }
+          }
+          resolve();
+        });
+      })
+    ];
+  }
+  function shouldRetryConnectOrThrow(errOrCloseEvent) {
+    if (isLikeCloseEvent(errOrCloseEvent) && (isFatalInternalCloseCode(errOrCloseEvent.code) || [
+      CloseCode.InternalServerError,
+      CloseCode.InternalClientError,
+      CloseCode.BadRequest,
+      CloseCode.BadResponse,
+      CloseCode.Unauthorized,
+      // CloseCode.Forbidden, might grant access out after retry
+      CloseCode.SubprotocolNotAcceptable,
+      // CloseCode.ConnectionInitialisationTimeout, might not time out after retry
+      // CloseCode.ConnectionAcknowledgementTimeout, might not time out after retry
+      CloseCode.SubscriberAlreadyExists,
+      CloseCode.TooManyInitialisationRequests
+      // 4499, // Terminated, probably because the socket froze, we want to retry
+    ].includes(errOrCloseEvent.code)))
+      throw errOrCloseEvent;
+    if (disposed) return false;
+    if (isLikeCloseEvent(errOrCloseEvent) && errOrCloseEvent.code === 1e3)
+      return locks > 0;
+    if (!retryAttempts || retries >= retryAttempts) throw errOrCloseEvent;
+    if (!shouldRetry(errOrCloseEvent)) throw errOrCloseEvent;
+    return retrying = true;
+  }
+  if (!lazy) {
+    (async () => {
+      locks++;
+      for (; ; ) {
+        try {
+          const [, , throwOnClose] = await connect();
+          await throwOnClose;
+        } catch (errOrCloseEvent) {
+          try {
+            if (!shouldRetryConnectOrThrow(errOrCloseEvent)) return;
+          } catch (errOrCloseEvent2) {
+            return onNonLazyError?.(errOrCloseEvent2);
+          }
+        }
+      }
+    })();
+  }
+  function subscribe(payload, sink) {
+    const id = generateID(payload);
+    let done = false, errored = false, releaser = () => {
+      locks--;
+      done = true;
+    };
+    (async () => {
+      locks++;
+      for (; ; ) {
+        try {
+          const [socket, release, waitForReleaseOrThrowOnClose] = await connect();
+          if (done) {
+            waitForReleaseOrThrowOnClose.catch(() => {
+            });
+            return release();
+          }
+          const unlisten = emitter.onMessage(id, (message) => {
+            switch (message.type) {
+              case MessageType.Next: {
+                sink.next(message.payload);
+                return;
+              }
+              case MessageType.Error: {
+                errored = true, done = true;
+                sink.error(message.payload);
+                releaser();
+                return;
+              }
+              case MessageType.Complete: {
+                done = true;
+                releaser();
+                return;
+              }
+            }
+          });
+          socket.send(
+            stringifyMessage(
+              {
+                id,
+                type: MessageType.Subscribe,
+                payload
+              },
+              replacer
+            )
+          );
+          releaser = () => {
+            if (!done && socket.readyState === WebSocketImpl.OPEN)
+              socket.send(
+                stringifyMessage(
+                  {
+                    id,
+                    type: MessageType.Complete
+                  },
+                  replacer
+                )
+              );
+            locks--;
+            done = true;
+            release();
+          };
+          await waitForReleaseOrThrowOnClose.finally(unlisten);
+          return;
+        } catch (errOrCloseEvent) {
+          if (!shouldRetryConnectOrThrow(errOrCloseEvent)) return;
+        }
+      }
+    })().then(() => {
+      if (!errored) sink.complete();
+    }).catch((err) => {
+      sink.error(err);
+    });
+    return () => {
+      if (!done) releaser();
+    };
+  }
+  return {
+    on: emitter.on,
+    subscribe,
+    iterate(request) {
+      const pending = [];
+      const deferred = {
+        done: false,
+        error: null,
+        resolve: () => {
+        }
+      };
+      const dispose = subscribe(request, {
+        next(val) {
+          pending.push(val);
+          deferred.resolve();
+        },
+        error(err) {
+          deferred.done = true;
+          deferred.error = err;
+          deferred.resolve();
+        },
+        complete() {
+          deferred.done = true;
+          deferred.resolve();
+        }
+      });
+      const iterator = (async function* iterator2() {
+        for (; ; ) {
+          if (!pending.length) {
+            await new Promise((resolve) => deferred.resolve = resolve);
+          }
+          while (pending.length) {
+            yield pending.shift();
+          }
+          if (deferred.error) {
+            throw deferred.error;
+          }
+          if (deferred.done) {
+            return;
+          }
+        }
+      })();
+      iterator.throw = async (err) => {
+        if (!deferred.done) {
+          deferred.done = true;
+          deferred.error = err;
+          deferred.resolve();
+        }
+        return { done: true, value: void 0 };
+      };
+      iterator.return = async () => {
+        dispose();
+        return { done: true, value: void 0 };
+      };
+      return iterator;
+    },
+    async dispose() {
+      disposed = true;
+      if (connecting) {
+        const [socket] = await connecting;
+        socket.close(1e3, "Normal Closure");
+      }
+    },
+    terminate() {
+      if (connecting) {
+        emitter.emit("closed", new TerminatedCloseEvent());
+      }
+    }
+  };
+}
+var TerminatedCloseEvent = class extends Error {
+  constructor() {
+    super(...arguments);
+    __publicField(this, "name", "TerminatedCloseEvent");
+    __publicField(this, "message", "4499: Terminated");
+    __publicField(this, "code", 4499);
+    __publicField(this, "reason", "Terminated");
+    __publicField(this, "wasClean", false);
+  }
+};
+function isLikeCloseEvent(val) {
+  return isObject(val) && "code" in val && "reason" in val;
+}
+function isFatalInternalCloseCode(code) {
+  if ([
+    1e3,
+    // Normal Closure is not an erroneous close code
+    1001,
+    // Going Away
+    1006,
+    // Abnormal Closure
+    1005,
+    // No Status Received
+    1012,
+    // Service Restart
+    1013,
+    // Try Again Later
+    1014
+    // Bad Gateway
+  ].includes(code))
+    return false;
+  return code >= 1e3 && code <= 1999;
+}
+function isWebSocket(val) {
+  return typeof val === "function" && "constructor" in val && "CLOSED" in val && "CLOSING" in val && "CONNECTING" in val && "OPEN" in val;
+}
+
+// src/socket.ts
+var RETRIED_1XXX = /* @__PURE__ */ new Set([1e3, 1001, 1005, 1006, 1012, 1013, 1014]);
+var FATAL_4XXX = /* @__PURE__ */ new Set([4004, 4005, 4400, 4401, 4406, 4409, 4429, 4500]);
+function createSubscriptions(options) {
+  const retry = options.retry ?? {};
+  const initialDelay = retry.initialDelay ?? 500;
+  const maxDelay = retry.maxDelay ?? 1e4;
+  const pingInterval = options.pingInterval ?? 2e4;
+  const active = /* @__PURE__ */ new Set();
+  let client = null;
+  let state = "idle";
+  let acknowledged = false;
+  let pongTimer;
+  function setState(next) {
+    if (next === state) return;
+    state = next;
+    options.onConnectionChange?.(next);
+  }
+  function refusedForGood(value) {
+    return isCloseLike(value) && value.code === 4403 && !acknowledged;
+  }
+  function isFatal(value) {
+    if (value instanceof AsyncImageError || refusedForGood(value)) return true;
+    if (!isCloseLike(value)) return false;
+    const { code } = value;
+    return FATAL_4XXX.has(code) || code >= 1e3 && code <= 1999 && !RETRIED_1XXX.has(code);
+  }
+  function build() {
+    const self = createClient({
+      url: options.url,
+      webSocketImpl: options.WebSocket,
+      lazy: true,
+      lazyCloseTimeout: options.lazyCloseTimeout ?? 3e3,
+      keepAlive: pingInterval,
+      retryAttempts: retry.attempts ?? Infinity,
+      // Full jitter: after a server restart, clients do not come back in one wave.
+      retryWait: (retries) => new Promise(
+        (resolve) => setTimeout(resolve, Math.random() * Math.min(maxDelay, initialDelay * 2 ** retries))
+      ),
+      // graphql-ws retries only close events by default; a browser reports a failed connection
+      // as an `error` event first, and that must be retried too.
+      shouldRetry: (value) => !isFatal(value),
+      connectionParams: options.connectionParams,
+      on: {
+        connecting: (isRetry) => {
+          if (self !== client) return;
+          acknowledged = false;
+          setState(isRetry || state === "reconnecting" ? "reconnecting" : "connecting");
+        },
+        connected: () => {
+          if (self !== client) return;
+          acknowledged = true;
+          setState("connected");
+        },
+        ping: (received) => {
+          if (received || !pingInterval || self !== client) return;
+          clearTimeout(pongTimer);
+          pongTimer = setTimeout(() => self.terminate(), pingInterval);
+        },
+        pong: (received) => {
+          if (received) clearTimeout(pongTimer);
+        },
+        closed: (event) => {
+          if (self !== client) return;
+          clearTimeout(pongTimer);
+          if (!active.size) setState("idle");
+          else setState(isFatal(event) ? "closed" : "reconnecting");
+        }
+      }
+    });
+    return self;
+  }
+  function subscribe(query, variables, field, sink) {
+    const entry = { done: false, complete: () => sink.complete?.(), seen: /* @__PURE__ */ new Map() };
+    active.add(entry);
+    client ?? (client = build());
+    const finish = () => {
+      entry.done = true;
+      active.delete(entry);
+    };
+    const stop = client.subscribe(
+      { query, variables },
+      {
+        next(result) {
+          if (entry.done) return;
+          const value = result.data?.[field];
+          const errors = asErrors(result.errors);
+          if (!value) {
+            if (errors.length) {
+              finish();
+              stop();
+              sink.error?.(graphqlError(errors));
+            }
+            return;
+          }
+          const key = `${value.status}|${value.updatedAt}`;
+          if (entry.seen.get(value.id) === key) return;
+          entry.seen.set(value.id, key);
+          sink.next?.(value);
+        },
+        error(error) {
+          if (entry.done) return;
+          finish();
+          if (!active.size && state === "reconnecting") setState("closed");
+          sink.error?.(toAsyncImageError(error));
+        },
+        complete() {
+          if (entry.done) return;
+          finish();
+          sink.complete?.();
+        }
+      }
+    );
+    return () => {
+      if (entry.done) return;
+      finish();
+      stop();
+    };
+  }
+  function dispose() {
+    const entries = [...active];
+    active.clear();
+    for (const entry of entries) entry.done = true;
+    const closing = client;
+    client = null;
+    clearTimeout(pongTimer);
+    if (closing) {
+      Promise.resolve(closing.dispose()).catch(() => {
+      });
+      if (!acknowledged) closing.terminate();
+    }
+    acknowledged = false;
+    setState("idle");
+    for (const entry of entries) entry.complete();
+  }
+  return { subscribe, dispose, active: () => active.size };
+}
+
+// src/url.ts
+var SCHEME = /^([a-z][a-z0-9+.-]*):/i;
+var WS_SCHEMES = { http: "ws", https: "wss", ws: "ws", wss: "wss" };
+function websocketUrl(url, base) {
+  let absolute = url;
+  if (!SCHEME.test(url)) {
+    const page = base ?? (typeof location === "undefined" ? void 0 : location.href);
+    if (!page) {
+      throw new AsyncImageError(
+        `Cannot derive a websocket URL from the relative "${url}" outside a page: pass an absolute graphqlUrl or wsUrl.`,
+        "INVALID_URL"
+      );
+    }
+    absolute = new URL(url, page).toString();
+  }
+  const scheme = SCHEME.exec(absolute)?.[1]?.toLowerCase() ?? "";
+  const mapped = WS_SCHEMES[scheme];
+  if (!mapped) {
+    throw new AsyncImageError(`"${url}" is not an http(s) or ws(s) URL.`, "INVALID_URL");
+  }
+  return mapped + absolute.slice(scheme.length);
+}
+
+// src/client.ts
+function inputOf(file) {
+  return { filename: file.name, contentType: contentTypeOf(file), size: file.size };
+}
+function uploadError(upload2) {
+  const error = upload2.error ?? { code: upload2.status, message: `Upload ${upload2.status}.` };
+  return new AsyncImageError(error.message, `UPLOAD_${error.code}`);
+}
+function createClient2(options) {
+  const request = createRequester(options, csrfCookie);
+  const wsUrl = options.wsUrl ?? options.graphqlUrl;
+  let socket = null;
+  const following = /* @__PURE__ */ new Map();
+  async function connectionParams() {
+    const extra = typeof options.connectionParams === "function" ? await options.connectionParams() : options.connectionParams;
+    const token = options.getToken ? await tokenOf(options.getToken) : null;
+    if (!token) return extra;
+    return { ...extra, authorization: `Bearer ${token}` };
+  }
+  function subscriptions() {
+    socket ?? (socket = createSubscriptions({
+      url: websocketUrl(wsUrl),
+      WebSocket: options.WebSocket,
+      connectionParams,
+      retry: options.retry,
+      pingInterval: options.pingInterval,
+      lazyCloseTimeout: options.lazyCloseTimeout,
+      onConnectionChange: options.onConnectionChange
+    }));
+    return socket;
+  }
+  async function requestUpload(file, init = {}) {
+    const data = await request(RequestImageUploadDocument, { input: inputOf(file) }, init);
+    return data.requestImageUpload;
+  }
+  async function requestUploads(files, init = {}) {
+    const data = await request(RequestImageUploadsDocument, { inputs: Array.from(files, inputOf) }, init);
+    return data.requestImageUploads;
+  }
+  async function cancel(id) {
+    const cancelled = new AsyncImageError("The upload was cancelled.", "UPLOAD_CANCELLED");
+    for (const stop of [...following.get(id) ?? []]) stop(cancelled);
+    const data = await request(CancelUploadDocument, { id });
+    return data.cancelUpload;
+  }
+  function cancelQuietly(id) {
+    request(CancelUploadDocument, { id }).catch(() => {
+    });
+  }
+  function subscribe(uploadId, sink) {
+    return subscriptions().subscribe(String(ImageProcessedDocument), { uploadId }, "imageProcessed", sink);
+  }
+  function subscribeAll(sink) {
+    return subscriptions().subscribe(String(UploadEventsDocument), {}, "uploadEvents", sink);
+  }
+  function upload2(ticket, file, handlers = {}) {
+    return sendFile(ticket, file, handlers, { XMLHttpRequest: options.XMLHttpRequest, fetch: options.fetch });
+  }
+  function follow(ticket, file, handlers) {
+    const { signal, onProgress, onUpdate } = handlers;
+    const id = ticket.upload.id;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      let unsubscribe = () => {
+      };
+      const transfer = new AbortController();
+      const settle = (error, value) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener("abort", onAbort);
+        following.get(id)?.delete(stop);
+        if (!following.get(id)?.size) following.delete(id);
+        unsubscribe();
+        transfer.abort();
+        if (error) reject(error);
+        else resolve(value);
+      };
+      const onAbort = () => {
+        if (settled) return;
+        cancelQuietly(id);
+        settle(aborted());
+      };
+      const stop = (error) => settle(error);
+      if (signal?.aborted) {
+        onAbort();
+        return;
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      following.set(id, (following.get(id) ?? /* @__PURE__ */ new Set()).add(stop));
+      let seen = `${ticket.upload.status}|${ticket.upload.updatedAt}`;
+      unsubscribe = subscribe(id, {
+        next(value) {
+          const key = `${value.status}|${value.updatedAt}`;
+          if (key !== seen) onUpdate?.(value);
+          seen = key;
+          if (value.status === "READY") settle(null, value);
+          else if (isTerminal(value.status)) settle(uploadError(value));
+        },
+        error: (error) => settle(error),
+        complete: () => settle(new AsyncImageError("The subscription ended before the upload was final.", "INCOMPLETE"))
+      });
+      sendFile(
+        ticket,
+        file,
+        { onProgress, signal: transfer.signal },
+        { XMLHttpRequest: options.XMLHttpRequest, fetch: options.fetch }
+      ).catch((error) => settle(error));
+    });
+  }
+  function unlessAborted(granted, signal, ids) {
+    if (!signal) return granted;
+    return new Promise((resolve, reject) => {
+      let gaveUp = false;
+      const onAbort = () => {
+        gaveUp = true;
+        reject(aborted());
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      granted.then(
+        (value) => {
+          signal.removeEventListener("abort", onAbort);
+          if (gaveUp) ids(value).forEach(cancelQuietly);
+          else resolve(value);
+        },
+        (error) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(error);
+        }
+      );
+    });
+  }
+  async function uploadImage(file, handlers = {}) {
+    if (handlers.signal?.aborted) throw aborted();
+    const ticket = await unlessAborted(requestUpload(file), handlers.signal, (t) => [t.upload.id]);
+    handlers.onUpdate?.(ticket.upload);
+    return follow(ticket, file, handlers);
+  }
+  async function uploadImages(files, handlers = {}) {
+    const list = Array.from(files);
+    if (handlers.signal?.aborted) throw aborted();
+    const tickets = await unlessAborted(
+      requestUploads(list),
+      handlers.signal,
+      (all) => all.map((t) => t.upload.id)
+    );
+    return Promise.allSettled(
+      tickets.map((ticket, index) => {
+        handlers.onUpdate?.(ticket.upload, index);
+        return follow(ticket, list[index], {
+          signal: handlers.signal,
+          onProgress: handlers.onProgress && ((p) => handlers.onProgress?.(p, index)),
+          onUpdate: handlers.onUpdate && ((u) => handlers.onUpdate?.(u, index))
+        });
+      })
+    );
+  }
+  function dispose() {
+    socket?.dispose();
+  }
+  return {
+    request,
+    requestUpload,
+    requestUploads,
+    upload: upload2,
+    uploadImage,
+    uploadImages,
+    cancel,
+    subscribe,
+    subscribeAll,
+    dispose,
+    /** The same as dispose() (the name of the hand-written client's method). */
+    close: dispose
+  };
+}
+
+// src/index.ts
+var UPLOAD_FIELDS = String(UploadFieldsFragmentDoc);
+function upload(ticket, file, handlers = {}) {
+  return sendFile(ticket, file, handlers);
+}
+export {
+  AsyncImageError,
+  CancelUploadDocument,
+  ImageProcessedDocument,
+  RequestImageUploadDocument,
+  RequestImageUploadsDocument,
+  TicketFieldsFragmentDoc,
+  UPLOAD_FIELDS,
+  UploadEventsDocument,
+  UploadFieldsFragmentDoc,
+  contentTypeOf,
+  createClient2 as createClient,
+  csrfCookie,
+  isTerminal,
+  srcsetOf,
+  upload,
+  websocketUrl
+};
