@@ -56,6 +56,16 @@ function toAsyncImageError(value) {
 }
 
 // src/transfer.ts
+function requestOf(ticket, file) {
+  const post = ticket.presignedPost;
+  const method = (post.method ?? "POST").toUpperCase();
+  if (method !== "PUT") return { method: "POST", body: formOf(ticket, file), headers: {} };
+  const headers = {};
+  for (const [name, value] of Object.entries(post.headers ?? {})) {
+    headers[name] = String(value);
+  }
+  return { method, body: file, headers };
+}
 function formOf(ticket, file) {
   const form = new FormData();
   const fields = ticket.presignedPost.fields ?? {};
@@ -76,7 +86,7 @@ function sendFile(ticket, file, handlers = {}, environment = {}) {
   if (signal?.aborted) return Promise.reject(aborted());
   const Xhr = environment.XMLHttpRequest ?? globalThis.XMLHttpRequest;
   if (!Xhr) return sendWithFetch(ticket, file, handlers, environment.fetch ?? globalThis.fetch);
-  const form = formOf(ticket, file);
+  const request = requestOf(ticket, file);
   return new Promise((resolve, reject) => {
     const xhr = new Xhr();
     const onAbort = () => xhr.abort();
@@ -105,16 +115,19 @@ function sendFile(ticket, file, handlers = {}, environment = {}) {
       finish();
       reject(aborted());
     });
-    xhr.open("POST", ticket.presignedPost.url);
-    xhr.send(form);
+    xhr.open(request.method, ticket.presignedPost.url);
+    for (const [name, value] of Object.entries(request.headers)) xhr.setRequestHeader(name, value);
+    xhr.send(request.body);
   });
 }
 async function sendWithFetch(ticket, file, { signal, onProgress }, fetchImpl) {
   let response;
+  const request = requestOf(ticket, file);
   try {
     response = await fetchImpl(ticket.presignedPost.url, {
-      method: "POST",
-      body: formOf(ticket, file),
+      method: request.method,
+      body: request.body,
+      headers: request.headers,
       signal
     });
   } catch (cause) {
@@ -177,6 +190,8 @@ var TicketFieldsFragmentDoc = new TypedDocumentString(`
     url
     fields
     expiresAt
+    method
+    headers
   }
 }
     fragment UploadFields on Upload {
@@ -253,6 +268,8 @@ fragment TicketFields on UploadTicket {
     url
     fields
     expiresAt
+    method
+    headers
   }
 }`);
 var RequestImageUploadsDocument = new TypedDocumentString(`
@@ -299,6 +316,8 @@ fragment TicketFields on UploadTicket {
     url
     fields
     expiresAt
+    method
+    headers
   }
 }`);
 var CancelUploadDocument = new TypedDocumentString(`

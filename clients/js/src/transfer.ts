@@ -17,7 +17,27 @@ export interface TransferEnvironment {
  * GraphQL client returned (its `fields` typed as the JSON scalar).
  */
 export type PresignedTicket =
-  Pick<UploadTicket, "presignedPost"> | { presignedPost: { url: string; fields: unknown } };
+  | Pick<UploadTicket, "presignedPost">
+  | { presignedPost: { url: string; fields: unknown; method?: string; headers?: unknown } };
+
+/** How the ticket says to send the file: a form POST (S3, GCS) or a PUT of the bytes (Azure). */
+function requestOf(
+  ticket: PresignedTicket,
+  file: FileBody,
+): {
+  method: string;
+  body: FormData | Blob;
+  headers: Record<string, string>;
+} {
+  const post = ticket.presignedPost as { method?: string; headers?: unknown };
+  const method = (post.method ?? "POST").toUpperCase();
+  if (method !== "PUT") return { method: "POST", body: formOf(ticket, file), headers: {} };
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries((post.headers ?? {}) as Record<string, unknown>)) {
+    headers[name] = String(value);
+  }
+  return { method, body: file as Blob, headers };
+}
 
 function formOf(ticket: PresignedTicket, file: FileBody): FormData {
   const form = new FormData();
@@ -41,8 +61,8 @@ function networkError(cause?: unknown): AsyncImageError {
 }
 
 /**
- * POST the file to the bucket with the ticket's presigned fields (multipart/form-data, the file
- * last). Resolves when the storage accepted it. `XMLHttpRequest` where there is one (browsers,
+ * Send the file as the ticket says: POST with its presigned fields (multipart/form-data, the
+ * file last; S3, GCS), or PUT of the bytes with its headers (Azure Blob SAS). Resolves when the storage accepted it. `XMLHttpRequest` where there is one (browsers,
  * React Native): `fetch` cannot report upload progress; `fetch` elsewhere (Node, workers), with
  * progress only at the end.
  */
@@ -56,7 +76,7 @@ export function sendFile(
   if (signal?.aborted) return Promise.reject(aborted());
   const Xhr = environment.XMLHttpRequest ?? globalThis.XMLHttpRequest;
   if (!Xhr) return sendWithFetch(ticket, file, handlers, environment.fetch ?? globalThis.fetch);
-  const form = formOf(ticket, file);
+  const request = requestOf(ticket, file);
   return new Promise((resolve, reject) => {
     const xhr = new Xhr();
     const onAbort = () => xhr.abort();
@@ -85,8 +105,9 @@ export function sendFile(
       finish();
       reject(aborted());
     });
-    xhr.open("POST", ticket.presignedPost.url);
-    xhr.send(form);
+    xhr.open(request.method, ticket.presignedPost.url);
+    for (const [name, value] of Object.entries(request.headers)) xhr.setRequestHeader(name, value);
+    xhr.send(request.body);
   });
 }
 
@@ -97,10 +118,12 @@ async function sendWithFetch(
   fetchImpl: typeof fetch,
 ): Promise<void> {
   let response: Response;
+  const request = requestOf(ticket, file);
   try {
     response = await fetchImpl(ticket.presignedPost.url, {
-      method: "POST",
-      body: formOf(ticket, file),
+      method: request.method,
+      body: request.body,
+      headers: request.headers,
       signal,
     });
   } catch (cause) {

@@ -125,7 +125,8 @@ export class FakeXHR extends EventTarget {
   upload = new EventTarget();
   method = "";
   url = "";
-  body: FormData | null = null;
+  body: FormData | Blob | null = null;
+  headers: Record<string, string> = {};
   status = 0;
   responseText = "";
   aborted = false;
@@ -150,7 +151,11 @@ export class FakeXHR extends EventTarget {
     this.url = url;
   }
 
-  send(body: FormData) {
+  setRequestHeader(name: string, value: string) {
+    this.headers[name] = value;
+  }
+
+  send(body: FormData | Blob) {
     this.body = body;
   }
 
@@ -246,6 +251,8 @@ export function ticketOf(upload: Upload = uploadOf()): UploadTicket {
       url: "https://bucket.s3.example.com/",
       fields: { key: `temp/${upload.id}/cat.jpg`, policy: "p", "x-amz-signature": "s" },
       expiresAt: upload.expiresAt,
+      method: "POST",
+      headers: {},
     },
   };
 }

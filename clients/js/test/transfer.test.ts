@@ -25,6 +25,52 @@ describe("upload over XMLHttpRequest", () => {
     expect(progress[0]).toEqual({ loaded: 50, total: 200, fraction: 0.25 });
   });
 
+  it("PUTs the bytes with the ticket's headers when it says PUT (Azure Blob SAS)", async () => {
+    const base = ticketOf();
+    const headers = { "x-ms-blob-type": "BlockBlob", "Content-Type": "image/jpeg" };
+    const ticket = {
+      ...base,
+      presignedPost: {
+        ...base.presignedPost,
+        url: "https://acct.blob.example/c/k?sig=1",
+        fields: {},
+        method: "PUT",
+        headers,
+      },
+    };
+    const body = file();
+    const done = upload(ticket, body);
+    const xhr = FakeXHR.last;
+    expect([xhr.method, xhr.url]).toEqual(["PUT", "https://acct.blob.example/c/k?sig=1"]);
+    expect(xhr.headers).toEqual(headers);
+    expect(xhr.body).toBe(body); // the bytes themselves, not a form
+    xhr.respond(201);
+    await done;
+  });
+
+  it("PUT over fetch too (Node, workers)", async () => {
+    vi.unstubAllGlobals();
+    vi.stubGlobal("XMLHttpRequest", undefined);
+    const calls: [string, RequestInit][] = [];
+    vi.stubGlobal("fetch", async (url: string, init: RequestInit) => {
+      calls.push([url, init]);
+      return new Response(null, { status: 201 });
+    });
+    const base = ticketOf();
+    const ticket = {
+      ...base,
+      presignedPost: {
+        ...base.presignedPost,
+        fields: {},
+        method: "PUT",
+        headers: { "x-ms-blob-type": "BlockBlob" },
+      },
+    };
+    await upload(ticket, file());
+    expect(calls[0]?.[1].method).toBe("PUT");
+    expect(calls[0]?.[1].headers).toEqual({ "x-ms-blob-type": "BlockBlob" });
+  });
+
   it("a refusal of the bucket is STORAGE_<S3 code> with S3's message", async () => {
     const done = upload(ticketOf(), file());
     FakeXHR.last.respond(

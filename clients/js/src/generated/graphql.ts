@@ -49,21 +49,21 @@ export type UploadStatus =
 
 export type UploadFieldsFragment = { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null };
 
-export type TicketFieldsFragment = { upload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null }, presignedPost: { url: string, fields: unknown, expiresAt: string } };
+export type TicketFieldsFragment = { upload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null }, presignedPost: { url: string, fields: unknown, expiresAt: string, method: string, headers: unknown } };
 
 export type RequestImageUploadMutationVariables = Exact<{
   input: RequestImageUploadInput;
 }>;
 
 
-export type RequestImageUploadMutation = { requestImageUpload: { upload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null }, presignedPost: { url: string, fields: unknown, expiresAt: string } } };
+export type RequestImageUploadMutation = { requestImageUpload: { upload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null }, presignedPost: { url: string, fields: unknown, expiresAt: string, method: string, headers: unknown } } };
 
 export type RequestImageUploadsMutationVariables = Exact<{
   inputs: Array<RequestImageUploadInput> | RequestImageUploadInput;
 }>;
 
 
-export type RequestImageUploadsMutation = { requestImageUploads: Array<{ upload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null }, presignedPost: { url: string, fields: unknown, expiresAt: string } }> };
+export type RequestImageUploadsMutation = { requestImageUploads: Array<{ upload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null }, presignedPost: { url: string, fields: unknown, expiresAt: string, method: string, headers: unknown } }> };
 
 export type CancelUploadMutationVariables = Exact<{
   id: Scalars['ID']['input'];
@@ -143,6 +143,8 @@ export const TicketFieldsFragmentDoc = new TypedDocumentString(`
     url
     fields
     expiresAt
+    method
+    headers
   }
 }
     fragment UploadFields on Upload {
@@ -219,6 +221,8 @@ fragment TicketFields on UploadTicket {
     url
     fields
     expiresAt
+    method
+    headers
   }
 }`) as unknown as TypedDocumentString<RequestImageUploadMutation, RequestImageUploadMutationVariables>;
 export const RequestImageUploadsDocument = new TypedDocumentString(`
@@ -265,6 +269,8 @@ fragment TicketFields on UploadTicket {
     url
     fields
     expiresAt
+    method
+    headers
   }
 }`) as unknown as TypedDocumentString<RequestImageUploadsMutation, RequestImageUploadsMutationVariables>;
 export const CancelUploadDocument = new TypedDocumentString(`
