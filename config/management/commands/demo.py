@@ -1,8 +1,9 @@
 """``manage.py demo``: the whole system on embedded defaults, in one process tree.
 
 Needs nothing but the ``demo`` extra: SQLite under ``var/`` (``ASYNCIMG_DATA_DIR``), a moto server
-for S3 and SQS, the processor's worker in a thread and one uvicorn server. ``REDIS_URL`` and
-``DATABASE_URL`` are honoured when set. See :mod:`config.embedded`.
+for S3 and SQS, the processor's worker in a thread and one uvicorn server. ``--storage gcs`` or
+``--storage azure`` runs it on those clouds' emulators instead. ``REDIS_URL`` and ``DATABASE_URL``
+are honoured when set. See :mod:`config.embedded`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--port", type=int, default=8000, help="Port to bind (8000); 0 picks a free one."
         )
+        parser.add_argument(
+            "--storage",
+            choices=["s3", "gcs", "azure"],
+            default="s3",
+            help="s3: moto (S3 + SQS); gcs: fake-gcs-server + the Pub/Sub emulator (extra gcs); "
+            "azure: Azurite blob + queue with an Event Grid stand-in (extra azure).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         from config.embedded import Demo, DemoError
@@ -35,6 +43,7 @@ class Command(BaseCommand):
             access_log=verbosity >= 2,
             out=self.stdout,
             checks=self.check,
+            storage=options["storage"],
         )
         try:
             demo.run()
