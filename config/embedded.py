@@ -806,8 +806,16 @@ class DemoProcess:
     """``manage.py demo --port 0`` in a child process with its own data directory and nothing of
     the caller's configuration; :attr:`url` is the page's URL once it is serving."""
 
-    def __init__(self, data_dir: Path, *, timeout: float = 60.0, verbosity: int = 0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        timeout: float = 60.0,
+        verbosity: int = 0,
+        storage: str = "s3",
+    ) -> None:
         self.data_dir = data_dir
+        self.storage = storage
         self.timeout = timeout
         self.verbosity = verbosity
         self.url = ""
@@ -832,7 +840,10 @@ class DemoProcess:
         )
         manage = Path(__file__).resolve().parent.parent / "manage.py"
         self.process = subprocess.Popen(
-            [sys.executable, str(manage), "demo", "--port", "0", "-v", str(self.verbosity)],
+            [
+                *(sys.executable, str(manage), "demo", "--port", "0"),
+                *("--storage", self.storage, "-v", str(self.verbosity)),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
