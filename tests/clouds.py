@@ -130,8 +130,14 @@ class GCSKey:
     public_key: Any
 
 
-@pytest.fixture(scope="session")
-def gcs_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GCSKey]:
+#: The session's one key. Each module that binds ``gcs_key`` gets an instance of its own (pytest
+#: keys fixtures by the module that holds them), and pytest-django runs every module's database
+#: tests before the others, so the instances interleave: with a key each, the last one set up
+#: would own GOOGLE_APPLICATION_CREDENTIALS while the others verify with theirs.
+_GCS_KEYS: list[GCSKey] = []
+
+
+def _make_gcs_key(tmp_path_factory: pytest.TempPathFactory) -> GCSKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -157,9 +163,17 @@ def gcs_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GCSKey]:
             }
         )
     )
+    return GCSKey(path, email, private_key, private_key.public_key())
+
+
+@pytest.fixture(scope="session")
+def gcs_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GCSKey]:
+    if not _GCS_KEYS:
+        _GCS_KEYS.append(_make_gcs_key(tmp_path_factory))
+    key = _GCS_KEYS[0]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
-        yield GCSKey(path, email, private_key, private_key.public_key())
+        patch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key.path))
+        yield key
 
 
 @pytest.fixture(scope="session")
