@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 WORKFLOWS := .github/workflows
+comma := ,
 
 .PHONY: demo test test-deps lint install clean bench
 
@@ -26,8 +27,12 @@ $(DEMO_STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# STORAGE=gcs or STORAGE=azure: the same demo on fake-gcs-server + the Pub/Sub emulator, or on
+# Azurite (their client libraries come with the gcs/azure extra; the emulators with scripts/emulators).
 demo: $(DEMO_STAMP)
-	$(BIN)/python manage.py demo $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
+	$(if $(filter gcs azure,$(STORAGE)),$(BIN)/python -m pip install --quiet -e '.[demo$(comma)$(STORAGE)]')
+	$(if $(filter gcs azure,$(STORAGE)),scripts/emulators)
+	$(BIN)/python manage.py demo $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(STORAGE),--storage $(STORAGE))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -42,7 +47,9 @@ lint: $(STAMP)
 test-deps:
 	scripts/test-deps
 
+# The JavaScript client's checks and vitest suite first: tests/test_js_client.py uses its build.
 test: lint test-deps
+	scripts/js-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
