@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -218,8 +218,13 @@ class Pipeline:
             raise
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self.stop()
+        if exc_type is None:
+            # After a failure the logs stay (asyncimg-<name>-*.log in the temporary directory).
+            for log in [s.log for s in self.asgi] + [w.log for w in self.worker_list]:
+                with contextlib.suppress(OSError):
+                    os.unlink(log.name)
 
     def logs(self) -> str:
         """Every process' output, for a failing assertion's message."""
@@ -251,12 +256,6 @@ class Pipeline:
     def keys(self, prefix: str) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
         return [str(o["Key"]) for page in pages for o in page.get("Contents", [])]
-
-
-@contextlib.contextmanager
-def pipeline(moto_url: str, redis_url: str, **options: Any) -> Iterator[Pipeline]:
-    with Pipeline(moto_url, redis_url, **options) as running:
-        yield running
 
 
 # --- clients -------------------------------------------------------------------------------------
@@ -324,10 +323,11 @@ class Tab:
             queue.put_nowait(CLOSED)
         return queue
 
-    async def unsubscribe(self, op_id: str) -> None:
+    async def unsubscribe(self, op_id: str, *, notify: bool = True) -> None:
         self.queues.pop(op_id, None)
-        with contextlib.suppress(Exception):
-            await self.ws.send(json.dumps({"id": op_id, "type": "complete"}))
+        if notify and not self.closed:
+            with contextlib.suppress(Exception):
+                await self.ws.send(json.dumps({"id": op_id, "type": "complete"}))
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -369,7 +369,6 @@ class Trace:
     http_failures: list[HttpFailure] = field(default_factory=list)
     #: seconds each ``requestImageUpload`` attempt took to answer (or fail)
     request_seconds: list[float] = field(default_factory=list)
-    error_code: str | None = None
 
     @property
     def final(self) -> str | None:
@@ -483,7 +482,7 @@ class BurstOptions:
     #: re-subscribe when a subscription has been silent this long (None: wait until LIVENESS)
     resubscribe_after: float | None = None
     #: (number of READY uploads, action): each action runs once, when that many are READY
-    faults: list[tuple[int, Callable[[], Awaitable[Any]]]] = field(default_factory=list)
+    faults: Sequence[tuple[int, Callable[[], Awaitable[Any]]]] = ()
     #: seconds between attempts of a failed request, and attempts at most
     retry_delay: float = 0.3
     attempts: int = 40
@@ -566,24 +565,12 @@ async def run_burst(
         raise RuntimeError(f"upload {trace.index}: no ticket after {options.attempts} attempts")
 
     async def post_file(trace: Trace, ticket: dict[str, Any]) -> None:
-        post = ticket["presignedPost"]
-
-        def send() -> int:
-            response = requests.post(
-                post["url"],
-                data=post["fields"],
-                files={"file": (trace.filename, image, "image/jpeg")},
-                timeout=HTTP_TIMEOUT,
-            )
-            return response.status_code
-
         for _ in range(options.attempts):
             try:
-                status = await http(send)
+                await http(partial(post_to_storage, ticket, trace.filename, image))
             except requests.RequestException:
                 await asyncio.sleep(options.retry_delay)
                 continue
-            assert status == 204, f"storage answered {status}"
             return
         raise RuntimeError(f"upload {trace.index}: storage POST kept failing")
 
@@ -606,10 +593,10 @@ async def run_burst(
             trace.servers.append(server_index)
             ending = await _follow(trace, queue, statuses, deadline, options.resubscribe_after)
             trace.endings.append(ending)
+            # The server ended a completed or failed operation itself; a stalled one is ended.
+            await tab.unsubscribe(op_id, notify=ending == "stalled")
             if ending == "complete":
-                await tab.unsubscribe(op_id)
                 return
-            await tab.unsubscribe(op_id)
             if ending == "closed":
                 server_index = (server_index + 1) % len(servers)
             await asyncio.sleep(options.retry_delay)
@@ -690,8 +677,6 @@ async def _follow(
             statuses.append(data["status"])
             if data["status"] == "READY":
                 trace.finished = time.monotonic()
-            if data.get("error"):
-                trace.error_code = data["error"]["code"]
 
 
 def summary(result: BurstResult) -> str:

@@ -18,7 +18,3 @@ ASYNC_IMAGE_UPLOAD_ALLOW_ANONYMOUS = True
 ASYNC_IMAGE_UPLOAD_RATE_LIMIT = (1_000_000, 3600)
 ASYNC_IMAGE_UPLOAD_ANONYMOUS_RATE_LIMIT = (1_000_000, 3600)
 ASYNC_IMAGE_UPLOAD_MAX_PENDING_PER_OWNER = 1_000_000
-# Clients that lose their server reconnect to the other one, as behind a load balancer.
-ASYNC_IMAGE_UPLOAD_WEBSOCKET_ALLOWED_ORIGINS = ["*"]
-# Processed images are served from moto by presigned GET URLs.
-ASYNC_IMAGE_UPLOAD_MEDIA_URL = None
