@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 import re
 import statistics
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,11 +37,26 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def commit() -> str:
+    """The measured tree's commit (the code a figure belongs to), or ``unknown``."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(DOC.parent.parent), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
 def write_section(name: str, body: str) -> None:
     """Replace (or append) the ``name`` section of docs/benchmarks.md with ``body``."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = (
-        f"<!-- bench:{name} -->\n{body.rstrip()}\n\n_Measured {stamp} on {machine()}._\n"
+        f"<!-- bench:{name} -->\n{body.rstrip()}\n\n"
+        f"_Measured {stamp} on {machine()}, commit {commit()}._\n"
         f"<!-- /bench:{name} -->"
     )
     text = DOC.read_text() if DOC.exists() else HEADER

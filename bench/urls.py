@@ -37,8 +37,8 @@ urlpatterns = [*project_urls, path("bench/proxied-upload/", proxied_upload)]
 
 
 def hello(request: HttpRequest) -> JsonResponse:
-    """The framework's own floor: a view like the GraphQL one (synchronous, so the whole request
-    runs in one worker thread) through the same middleware, doing nothing."""
+    """The framework's own floor: a view like the GraphQL one (synchronous, so Django's
+    ``ASGIHandler`` hands it and the middleware to a thread the same way) doing nothing."""
     return JsonResponse({"ok": True})
 
 
