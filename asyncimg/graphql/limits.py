@@ -47,6 +47,7 @@ UNKNOWN_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+INTROSPECTION = frozenset({"__schema", "__type"})
 INPUT_TOO_LARGE = "INPUT_TOO_LARGE"
 
 
@@ -63,6 +64,10 @@ class _Measure:
         """``(depth, cost, aliases)`` of ``node``, fragments expanded."""
         depth = cost = aliases = 0
         for selection in node.selections if node else ():
+            if isinstance(selection, FieldNode) and selection.name.value in INTROSPECTION:
+                # Reads the schema, not data: nested as the standard introspection query is, and
+                # allowed only with introspection on (NoSchemaIntrospectionCustomRule).
+                continue
             if isinstance(selection, FieldNode):
                 inner_depth, inner_cost, inner_aliases = self.selection_set(selection.selection_set)
                 depth = max(depth, 1 + inner_depth)
