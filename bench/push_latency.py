@@ -967,7 +967,14 @@ def report(
         "machine's own queries and the state's presigned image URLs.",
         f"- Machine: 2 cores shared by both servers, PostgreSQL, Redis, the client processes "
         f"and the sender; whole-machine CPU busy {busy:.0f} % during the levels (other work "
-        "on the machine included).",
+        "on the machine included). The two servers' CPU per callback (their share of "
+        "subscribing and pushing included) and the cores it takes at this rate: "
+        + "; ".join(
+            f"{level.subscribers:,} subscribers {level.server_cpu / level.callbacks * 1e3:.1f} ms, "
+            f"{level.server_cpu / level.wall:.2f} cores"
+            for level, _ in results
+        )
+        + ". Where that nears the machine's free CPU, the latencies above are mostly queueing.",
         "- Pacing on this machine (a VM whose idle processes are slow to wake), same run: "
         + "; ".join(
             f"PostgreSQL `{name}` p50 {ms(tight)} ms back to back, {ms(paced)} ms at "
