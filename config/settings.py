@@ -77,11 +77,6 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Not with the pool: psycopg_pool would check each pooled connection before lending it and
-    # back off 1 s, 2 s, 4 s... between failed checks, so after a failover the first request
-    # waited the pool's 30 s timeout. Without, a dead connection fails one request at once (a
-    # 5xx the processor retries) and is replaced.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     # Under ASGI every request runs its ORM code in a thread of its own, so persistent
     # connections (CONN_MAX_AGE) are never reused: without a pool each request would pay a new
     # PostgreSQL connection (~40 % of a mutation's CPU, measured by bench/presign.py).

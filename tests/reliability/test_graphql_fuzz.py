@@ -147,7 +147,7 @@ def test_standard_introspection_query_is_answered(graphql_server: Pipeline) -> N
     )
     body = response.json()
     assert body.get("errors") is None, body["errors"]
-    assert body["data"]["__schema"]["queryType"] == {"name": "Query"}
+    assert body["data"]["__schema"]["queryType"]["name"] == "Query"
 
 
 # --- inputs that get past the schema: the resolvers' and services' own checks -------------------
