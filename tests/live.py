@@ -7,12 +7,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,26 +15,16 @@ import requests
 from django.db import connection
 from websockets.asyncio.client import ClientConnection, connect
 
+# One implementation of the servers, for the benchmarks and the tests (bench imports nothing
+# from tests/; tests may import bench).
+from bench import _support
+from bench._support import RedisServer, cpu_seconds, free_port, wait_for_port
+
+__all__ = ["RedisServer", "cpu_seconds", "free_port", "wait_for_port"]  # re-exported for tests
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Liveness bound for waiting on a message: generous, so a slow CI machine never fails a test.
 WAIT = float(os.environ.get("ASYNCIMG_TEST_WAIT", "20"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before listening")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
 def test_database_url() -> str:
@@ -58,52 +42,8 @@ def test_database_url() -> str:
     return f"sqlite:///{s['NAME']}"
 
 
-class RedisServer:
-    """A private redis-server on a free port, so a test may stop and restart it."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(self.port, self.process)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class UvicornServer:
-    """``uvicorn config.asgi:application`` (or ``app``) in its own process, with exactly the
-    environment given (the benchmarks use it as is; :class:`AsgiServer` points it at the test
-    database)."""
+class UvicornServer(_support.UvicornServer):
+    """bench's uvicorn process, with its log readable for failure messages."""
 
     def __init__(
         self,
@@ -113,39 +53,8 @@ class UvicornServer:
         extra_args: list[str] | None = None,
         app: str = "config.asgi:application",
     ) -> None:
-        self.env = env
-        self.app = app
-        self.extra_args = extra_args or []
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ws_url = f"ws://127.0.0.1:{self.port}/graphql/"
+        super().__init__(env, name=name, extra_args=extra_args, app=app)
         self.name = name
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115  (open for the process' life)
-            prefix=f"asyncimg-{name}-", suffix=".log", delete=False
-        )
-
-    def start(self) -> None:
-        args = [sys.executable, "-m", "uvicorn", self.app]
-        args += ["--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]
-        args += ["--lifespan", "off", *self.extra_args]
-        self.process = subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
-        )
-        wait_for_port(self.port, self.process)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-            self.process = None
-
-    def cpu_seconds(self) -> float:
-        assert self.process is not None
-        return cpu_seconds(self.process.pid)
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
