@@ -344,6 +344,27 @@ class AppSettings:
         """``ASYNC_IMAGE_UPLOAD_GRAPHIQL``: serve GraphiQL on GET /graphql/. Default: ``DEBUG``."""
         return bool(self._get("GRAPHIQL", settings.DEBUG))
 
+    # --- observability -----------------------------------------------------------------------
+    @property
+    def METRICS(self) -> bool:
+        """``ASYNC_IMAGE_UPLOAD_METRICS``: record Prometheus metrics (needs the ``metrics`` extra)
+        and serve them at ``asyncimg.views.metrics``. Default: False."""
+        return bool(self._get("METRICS", False))
+
+    @property
+    def METRICS_TOKEN(self) -> str | None:
+        """``ASYNC_IMAGE_UPLOAD_METRICS_TOKEN``: the bearer token a scraper sends
+        (``Authorization: Bearer <token>``). Without one, only staff users' sessions may read the
+        metrics. Default: None."""
+        value = self._get("METRICS_TOKEN", None)
+        return str(value) if value else None
+
+    @property
+    def TRACING(self) -> bool:
+        """``ASYNC_IMAGE_UPLOAD_TRACING``: OpenTelemetry spans for the mutation, the callback and
+        the push (needs the ``otel`` extra and a configured tracer provider). Default: False."""
+        return bool(self._get("TRACING", False))
+
     # --- models --------------------------------------------------------------------------------
     @property
     def PROCESSED_IMAGE_MODEL(self) -> str:

@@ -8,4 +8,5 @@ app_name = "asyncimg"
 
 urlpatterns = [
     path("callback/", views.callback, name="callback"),
+    path("metrics/", views.metrics, name="metrics"),
 ]

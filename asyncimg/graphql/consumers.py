@@ -22,6 +22,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
 )
 
+from asyncimg import metrics
 from asyncimg.auth import authenticate_token, bearer_token
 from asyncimg.conf import app_settings
 from asyncimg.errors import Unauthenticated
@@ -40,6 +41,22 @@ class KeepAliveTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     """
 
     keepalive_task: asyncio.Task[None] | None = None
+
+    async def handle(self) -> None:
+        # Runs exactly while an accepted graphql-transport-ws connection is open.
+        metrics.websocket_connections(1)
+        try:
+            await super().handle()
+        finally:
+            metrics.websocket_connections(-1)
+
+    async def run_operation(self, operation: Any) -> None:
+        # One task per operation, from subscribe to its end (complete, error or disconnect).
+        metrics.subscriptions(1)
+        try:
+            await super().run_operation(operation)
+        finally:
+            metrics.subscriptions(-1)
 
     async def handle_message(self, message: Any) -> None:
         # strawberry indexes frames as dicts and uses ``id`` as a dict key: a JSON array, or an

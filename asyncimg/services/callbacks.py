@@ -21,6 +21,7 @@ from typing import Any
 from django.apps import apps
 from django.db import IntegrityError, router, transaction
 
+from asyncimg import logs, metrics
 from asyncimg.conf import app_settings
 from asyncimg.errors import AsyncImgError
 from asyncimg.models import AbstractProcessedImage, CallbackEvent, Upload, UploadStatus
@@ -319,6 +320,38 @@ def apply_callback(
         return Outcome(applied=False, duplicate=duplicate, state=UploadState.from_model(upload))
 
 
+def accepted(payload: CallbackPayload, outcome: Outcome) -> str:
+    """Record a callback answered 200; its ``status`` for the answer: applied, duplicate or
+    ignored (a late event the state machine left alone)."""
+    result = "applied" if outcome.applied else "duplicate" if outcome.duplicate else "ignored"
+    metrics.callback_accepted(payload.event, result)
+    if result != "applied":  # an applied one has its transition's line
+        logs.callbacks.info(
+            logs.logfmt(
+                "callback_" + result,
+                upload_id=payload.upload_id,
+                event=payload.event,
+                status=outcome.state.status,
+            )
+        )
+    return result
+
+
+def rejected(exc: CallbackRejected, payload: CallbackPayload | None = None) -> None:
+    """Record a refused callback: one log line and the counter, by code. The upload id only when
+    the body was verified and parsed: an unverified body's claims are not logged as facts."""
+    metrics.callback_rejected(exc.code)
+    logs.callbacks.warning(
+        logs.logfmt(
+            "callback_rejected",
+            code=exc.code,
+            http_status=exc.http_status,
+            upload_id=payload.upload_id if payload is not None else None,
+            message=exc.message[:200],
+        )
+    )
+
+
 #: final states whose upload keeps no processed image
 DISCARDED = frozenset({UploadStatus.FAILED, UploadStatus.EXPIRED})
 
@@ -335,4 +368,5 @@ def discard_outputs(upload_id: Any) -> None:
         logger.warning("asyncimg: could not delete %s*", prefix, exc_info=True)
         return
     if deleted:
+        metrics.orphans_removed(deleted)
         logger.info("asyncimg: deleted %d object(s) under %s", deleted, prefix)

@@ -25,6 +25,7 @@ from typing import Any
 from django.db.models import Q
 from django.utils import timezone
 
+from asyncimg import metrics
 from asyncimg.conf import app_settings
 from asyncimg.models import CallbackEvent, Upload, UploadStatus
 from asyncimg.services.callbacks import discard_outputs
@@ -61,6 +62,16 @@ def _after(expires_at: datetime, pk: Any) -> Q:
 
 
 def expire_uploads(*, now: datetime | None = None, batch_size: int = 500) -> Sweep:
+    """Settle every pending upload whose credential expired more than :data:`GRACE` ago (see
+    :func:`_expire_uploads`), and count what the sweep did."""
+    sweep = _expire_uploads(now=now, batch_size=batch_size)
+    metrics.sweep("uploaded", len(sweep.uploaded))
+    metrics.sweep("expired", len(sweep.expired))
+    metrics.sweep("unchecked", sweep.unchecked)
+    return sweep
+
+
+def _expire_uploads(*, now: datetime | None, batch_size: int) -> Sweep:
     """Settle every pending upload whose credential expired more than :data:`GRACE` ago: UPLOADED
     when its object is in storage, EXPIRED when it is not, unchanged when storage fails.
 
@@ -154,6 +165,7 @@ def time_out_processing(*, now: datetime | None = None, batch_size: int = 500) -
                 failed.append(state)
                 discard_outputs(pk)  # what a killed processor wrote before it died
         if len(batch) < batch_size:
+            metrics.sweep("timed_out", len(failed))
             return failed
 
 

@@ -12,6 +12,7 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from asyncimg import metrics
 from asyncimg.services.state import UploadState
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ async def apublish(state: UploadState) -> bool:
         await layer.group_send(owner_group(state.owner_key), message)
     except Exception:
         logger.exception("asyncimg: could not publish upload %s v%s", state.id, state.version)
+        metrics.push(published=False)
         return False
+    metrics.push(published=True)
     return True
 
 

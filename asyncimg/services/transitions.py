@@ -9,12 +9,14 @@ UPDATE's ``WHERE status IN (...)`` lets exactly one of them match the row.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from django.db import router, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from asyncimg import logs, metrics
 from asyncimg.models import Upload, UploadStatus
 from asyncimg.services.publish import publish
 from asyncimg.services.state import UploadState
@@ -58,18 +60,49 @@ def transition(
     """
     allowed = SOURCES[to] if sources is None else frozenset(sources) & SOURCES[to]
     using = router.db_for_write(Upload)
+    rows = Upload.objects.using(using).filter(pk=upload_id, **(extra_filter or {}))
     # No savepoint when nested (the callback wraps its writes in one transaction and rolls back
     # as a whole): a savepoint would cost two more round trips on every callback.
     with transaction.atomic(using=using, savepoint=False):
-        updated = (
-            Upload.objects.using(using)
-            .filter(pk=upload_id, status__in=allowed, **(extra_filter or {}))
-            .update(status=to, version=F("version") + 1, updated_at=timezone.now(), **changes)
-        )
-        if not updated:
-            return None
+        # The state it leaves (for the metrics and the log line): read first, then required by
+        # the UPDATE, so a concurrent change in between makes it miss instead of mislabelling.
+        # States only move forward, so this loops at most once per state in between.
+        while True:
+            prior = rows.values_list("status", "updated_at", "created_at").first()
+            if prior is None or prior[0] not in allowed:
+                return None
+            updated = rows.filter(status=prior[0]).update(
+                status=to, version=F("version") + 1, updated_at=timezone.now(), **changes
+            )
+            if updated:
+                break
         # Read back inside the transaction: the row is ours (locked by the UPDATE) until commit.
         upload = Upload.objects.using(using).select_related("image").get(pk=upload_id)
         state = UploadState.from_model(upload)
-        transaction.on_commit(lambda: on_commit(state), using=using)
+        source, left_at, created_at = prior
+
+        def committed() -> None:
+            _record(state, source, left_at, created_at)
+            on_commit(state)
+
+        transaction.on_commit(committed, using=using)
     return state
+
+
+def _record(state: UploadState, source: str, left_at: datetime, created_at: datetime) -> None:
+    """A committed transition: its metrics and its log line (rolled-back ones never happened)."""
+    processing = ready = None
+    if source == S.PROCESSING and state.is_terminal:
+        processing = (state.updated_at - left_at).total_seconds()
+    if state.status == S.READY:
+        ready = (state.updated_at - created_at).total_seconds()
+    metrics.transition(source, state.status, processing_seconds=processing, ready_seconds=ready)
+    logs.transitions.info(
+        logs.logfmt(
+            "transition",
+            upload_id=state.id,
+            **{"from": source, "to": state.status},
+            code=state.error_code or None,
+            version=state.version,
+        )
+    )

@@ -16,8 +16,10 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from asyncimg import metrics
 from asyncimg.conf import app_settings
 from asyncimg.errors import (
+    AsyncImgError,
     ConfigurationError,
     FileTooLarge,
     NotFound,
@@ -136,6 +138,16 @@ def request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> list[Ticket]:
     All or nothing: one invalid file rejects the whole request, and nothing is created. A file the
     same owner asked for inside the reuse window gets its live credential back instead of a new row.
     """
+    try:
+        tickets, new = _request_uploads(owner, specs)
+    except AsyncImgError as exc:
+        metrics.credential_refused(exc.code)
+        raise
+    metrics.credentials_issued(new, len(tickets) - new)
+    return tickets
+
+
+def _request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> tuple[list[Ticket], int]:
     bucket = app_settings.BUCKET
     if not bucket:
         raise ConfigurationError("Uploads are not configured (ASYNC_IMAGE_UPLOAD_BUCKET).")
@@ -171,7 +183,7 @@ def request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> list[Ticket]:
             if anonymous_key is not None:
                 _count_anonymous(anonymous_key, len(new_indexes), now, using)
         created = _create(owner, {i: cleaned[i] for i in new_indexes}, now, using)
-    return [_ticket(reused.get(i) or created[i]) for i in range(len(cleaned))]
+    return [_ticket(reused.get(i) or created[i]) for i in range(len(cleaned))], len(created)
 
 
 def _client_key(client_ip: str | None) -> str | None:
