@@ -375,3 +375,52 @@ def _check_azure() -> list[CheckMessage]:
             )
         ]
     return []
+
+
+@register(Tags.compatibility)
+def check_observability(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Metrics and traces: the library each needs, the multi-process directory, the token."""
+    import importlib.util
+    import os
+
+    from asyncimg import metrics
+
+    errors: list[CheckMessage] = []
+    if app_settings.METRICS and not metrics.installed():
+        errors.append(
+            Error(
+                f"{PREFIX}METRICS is on, but prometheus-client is not installed.",
+                hint="pip install 'django-async-image-upload[metrics]', or turn METRICS off.",
+                id="asyncimg.E015",
+            )
+        )
+    if app_settings.TRACING and importlib.util.find_spec("opentelemetry") is None:
+        errors.append(
+            Error(
+                f"{PREFIX}TRACING is on, but opentelemetry-api is not installed.",
+                hint="pip install 'django-async-image-upload[otel]', or turn TRACING off.",
+                id="asyncimg.E016",
+            )
+        )
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if app_settings.METRICS and directory and not os.access(directory, os.W_OK | os.X_OK):
+        errors.append(
+            Error(
+                f"PROMETHEUS_MULTIPROC_DIR ({directory!r}) is not a writable directory.",
+                hint="Create it (empty) before the server processes start; every process of one "
+                "deployment shares it.",
+                id="asyncimg.E017",
+            )
+        )
+    token = app_settings.METRICS_TOKEN
+    if token is not None and len(token) < 16:
+        errors.append(
+            Warning(
+                f"{PREFIX}METRICS_TOKEN is shorter than 16 characters.",
+                hint="Use at least 32 random characters: it guards the metrics endpoint.",
+                id="asyncimg.W003",
+            )
+        )
+    return errors

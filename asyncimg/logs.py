@@ -22,5 +22,5 @@ def logfmt(name: str, /, **fields: Any) -> str:
     parts = [name]
     for key, value in fields.items():
         text = "" if value is None else str(value)
-        parts.append(f"{key}={text if _BARE.fullmatch(text) else json.dumps(text)}")
+        parts.append(f"{key}={text if not text or _BARE.fullmatch(text) else json.dumps(text)}")
     return " ".join(parts)

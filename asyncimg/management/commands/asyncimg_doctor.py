@@ -7,7 +7,8 @@ System checks never do network I/O; this command does. It checks, with the app's
 3. its event notification sends ``ObjectCreated`` events under the temporary prefix to the queue
    of ``ASYNC_IMAGE_UPLOAD_QUEUE_URL``, and the queue's policy lets S3 send them;
 4. the callback URL answers a signed request (for an unknown upload, so nothing changes) with
-   404: reachable, no redirect, and the secret is accepted.
+   404: reachable, no redirect, and the secret is accepted;
+5. whether Prometheus metrics are recorded (informational).
 
 Each problem comes with the exact fix (the JSON and the ``aws`` command). Exit code 1 on problems.
 """
@@ -374,6 +375,27 @@ def _is_local(url: str) -> bool:
     return host in {"localhost", "127.0.0.1", "[::1]"}
 
 
+def metrics_finding() -> Finding:
+    """Whether Prometheus metrics are recorded, and how they are read (informational)."""
+    import os
+
+    from asyncimg import metrics
+
+    if not metrics.installed():
+        return Finding(
+            OK,
+            "Metrics: off (prometheus-client is not installed).",
+            "pip install 'django-async-image-upload[metrics]' and set "
+            "ASYNC_IMAGE_UPLOAD_METRICS = True to record them.",
+        )
+    if not metrics.enabled():
+        return Finding(OK, "Metrics: off (ASYNC_IMAGE_UPLOAD_METRICS is not set).")
+    readers = "a bearer token or staff users" if app_settings.METRICS_TOKEN else "staff users only"
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    mode = f"multi-process, in {directory}" if directory else "this process only"
+    return Finding(OK, f"Metrics: on ({mode}), readable by {readers}.")
+
+
 class Command(BaseCommand):
     help = (
         "Check the configured bucket (exists, CORS for --origin, ObjectCreated notification to "
@@ -406,6 +428,7 @@ class Command(BaseCommand):
             findings += doctor.check_notification()
         if not options["skip_callback"]:
             findings.append(doctor.check_callback())
+        findings.append(metrics_finding())
 
         styles = {OK: self.style.SUCCESS, WARN: self.style.WARNING, FAIL: self.style.ERROR}
         for finding in findings:
