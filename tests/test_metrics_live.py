@@ -287,3 +287,52 @@ def test_promtool_rejects_a_broken_rule() -> None:
         assert result.returncode != 0
     finally:
         os.unlink(handle.name)
+
+
+#: names the CloudWatch exporter provides (SQS), not the app
+EXPORTER_METRICS = {"aws_sqs_approximate_number_of_messages_visible_maximum"}
+
+
+def _expressions() -> list[str]:
+    dashboard = json.loads((ROOT / "docs" / "observability" / "dashboard.json").read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="scripts/test-deps installs it")
+def test_the_dashboard_queries_parse_and_name_real_metrics(server: AsgiServer) -> None:
+    """Each panel's query passes promtool (as a recording rule) and names only metrics a server
+    exposes (or the CloudWatch exporter's SQS depth)."""
+    import re
+
+    expressions = _expressions()
+    assert len(expressions) >= 10
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"asyncimg:panel{i}", "expr": e} for i, e in enumerate(expressions)
+                ],
+            }
+        ]
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as handle:
+        handle.write(json.dumps(rules))
+    try:
+        result = subprocess.run(
+            ["promtool", "check", "rules", handle.name], capture_output=True, text=True, check=False
+        )
+    finally:
+        os.unlink(handle.name)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = requests.get(
+        f"{server.url}/async_image/metrics/",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    ).text
+    families = re.findall(r"^# TYPE (asyncimg_\w+) (\w+)$", text, re.MULTILINE)
+    suffixes = {"counter": [""], "gauge": [""], "histogram": ["_bucket", "_count", "_sum"]}
+    exposed = {name + end for name, kind in families for end in suffixes[kind]}
+    for expression in expressions:
+        for name in re.findall(r"\b(asyncimg_\w+|aws_\w+)", expression):
+            assert name in exposed | EXPORTER_METRICS, (name, expression)
