@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from asyncimg import metrics as _metrics
+from asyncimg import tracing
 from asyncimg.conf import app_settings
 from asyncimg.services.callbacks import (
     SIGNATURE_HEADER,
@@ -76,7 +77,13 @@ async def callback(request: HttpRequest) -> JsonResponse:
             body, request.headers.get(TIMESTAMP_HEADER), request.headers.get(SIGNATURE_HEADER)
         )
         payload = parse_payload(body)
-        outcome = await sync_to_async(_apply)(payload)
+        with tracing.span(
+            "asyncimg.callback",
+            payload.upload_id,
+            traceparent=request.headers.get("traceparent"),
+            attributes={"asyncimg.event": payload.event},
+        ):
+            outcome = await sync_to_async(_apply)(payload)
     except CallbackRejected as exc:
         rejected(exc, payload)
         return _error(exc)

@@ -12,7 +12,7 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
-from asyncimg import metrics
+from asyncimg import metrics, tracing
 from asyncimg.services.state import UploadState
 
 logger = logging.getLogger(__name__)
@@ -35,8 +35,13 @@ async def apublish(state: UploadState) -> bool:
         return False
     message = {"type": MESSAGE_TYPE, "upload": state.to_message()}
     try:
-        await layer.group_send(upload_group(state.id), message)
-        await layer.group_send(owner_group(state.owner_key), message)
+        with tracing.span(
+            "asyncimg.push",
+            state.id,
+            attributes={"asyncimg.status": state.status, "asyncimg.version": state.version},
+        ):
+            await layer.group_send(upload_group(state.id), message)
+            await layer.group_send(owner_group(state.owner_key), message)
     except Exception:
         logger.exception("asyncimg: could not publish upload %s v%s", state.id, state.version)
         metrics.push(published=False)

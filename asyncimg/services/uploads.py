@@ -16,7 +16,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from asyncimg import metrics
+from asyncimg import metrics, tracing
 from asyncimg.conf import app_settings
 from asyncimg.errors import (
     AsyncImgError,
@@ -138,16 +138,18 @@ def request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> list[Ticket]:
     All or nothing: one invalid file rejects the whole request, and nothing is created. A file the
     same owner asked for inside the reuse window gets its live credential back instead of a new row.
     """
+    start = tracing.started()
     try:
         tickets, new = _request_uploads(owner, specs)
     except AsyncImgError as exc:
         metrics.credential_refused(exc.code)
         raise
-    metrics.credentials_issued(new, len(tickets) - new)
+    metrics.credentials_issued(len(new), len(tickets) - len(new))
+    tracing.credential_spans(new, start)  # reused credentials already opened their trace
     return tickets
 
 
-def _request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> tuple[list[Ticket], int]:
+def _request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> tuple[list[Ticket], list[str]]:
     bucket = app_settings.BUCKET
     if not bucket:
         raise ConfigurationError("Uploads are not configured (ASYNC_IMAGE_UPLOAD_BUCKET).")
@@ -183,7 +185,8 @@ def _request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> tuple[list[Tick
             if anonymous_key is not None:
                 _count_anonymous(anonymous_key, len(new_indexes), now, using)
         created = _create(owner, {i: cleaned[i] for i in new_indexes}, now, using)
-    return [_ticket(reused.get(i) or created[i]) for i in range(len(cleaned))], len(created)
+    tickets = [_ticket(reused.get(i) or created[i]) for i in range(len(cleaned))]
+    return tickets, [str(upload.pk) for upload in created.values()]
 
 
 def _client_key(client_ip: str | None) -> str | None:

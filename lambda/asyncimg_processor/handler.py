@@ -39,6 +39,7 @@ from asyncimg_processor.callback import (
     CallbackResponse,
     Event,
     event_id,
+    traceparent_for,
 )
 from asyncimg_processor.core import (
     DEFAULT_ALLOWED_TYPES,
@@ -242,6 +243,7 @@ def _handle_object(
                 upload_id=upload_id,
                 event=event,
                 event_id=event_id(upload_id, event, etag, ref.sequencer),
+                traceparent=traceparent_for(upload_id),
                 **extra,
             )
         )

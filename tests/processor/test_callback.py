@@ -175,3 +175,17 @@ def test_redirects_are_not_followed(callback_receiver: CallbackReceiver) -> None
 def test_bad_configuration_is_refused(url: str, secret: str) -> None:
     with pytest.raises(ValueError, match="callback"):
         CallbackClient(url, secret)
+
+
+def test_traceparent_is_sent_when_given(callback_receiver: CallbackReceiver) -> None:
+    header = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    client(callback_receiver).send(
+        CallbackPayload(upload_id="u1", event="processing", event_id="e", traceparent=header)
+    )
+    client(callback_receiver).send(payload())
+    first, second = callback_receiver.received
+    sent = {k.lower(): v for k, v in first.headers.items()}
+    assert sent["traceparent"] == header
+    assert first.signature_ok
+    assert "traceparent" not in {k.lower() for k in second.headers}
+    assert "traceparent" not in json.loads(first.body)
