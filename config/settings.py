@@ -80,6 +80,11 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # Under ASGI every request runs its ORM code in a thread of its own, so persistent
     # connections (CONN_MAX_AGE) are never reused: without a pool each request would pay a new
     # PostgreSQL connection (~40 % of a mutation's CPU, measured by bench/presign.py).
+    # Each connection the pool hands out is checked by the backend, which replaces all the
+    # pool's dead connections at the first one found (config/postgresql/base.py), instead of
+    # psycopg_pool's check with its backoff.
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
     DATABASES["default"]["OPTIONS"] = {
         "pool": {"min_size": 2, "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "20"))}
     }

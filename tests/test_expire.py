@@ -63,7 +63,8 @@ def test_expires_only_pending_uploads_past_the_grace(
     call_command("asyncimg_expire", stdout=out)
     assert out.getvalue() == (
         "Expired 1 upload(s); 0 upload(s) had their file and are now UPLOADED; "
-        "0 upload(s) timed out in processing; 0 old callback event(s) pruned.\n"
+        "0 upload(s) timed out in processing; 0 old callback event(s) pruned; "
+        "0 orphaned output folder(s) removed.\n"
     )
     statuses = {u.pk: (u.status, u.error_code) for u in Upload.objects.all()}
     assert statuses[old.pk] == (UploadStatus.EXPIRED, "EXPIRED")
@@ -88,7 +89,8 @@ def test_arrived_file_becomes_uploaded_and_processing_proceeds(
     call_command("asyncimg_expire", stdout=out)
     assert out.getvalue() == (
         "Expired 1 upload(s); 1 upload(s) had their file and are now UPLOADED; "
-        "0 upload(s) timed out in processing; 0 old callback event(s) pruned.\n"
+        "0 upload(s) timed out in processing; 0 old callback event(s) pruned; "
+        "0 orphaned output folder(s) removed.\n"
     )
     late.refresh_from_db()
     assert (late.status, late.version, late.error_code, late.error_message) == (
@@ -127,16 +129,22 @@ def test_storage_error_leaves_uploads_pending(
         call_command("asyncimg_expire", "--batch-size=1", stdout=out, stderr=err)
     assert out.getvalue() == (
         "Expired 0 upload(s); 0 upload(s) had their file and are now UPLOADED; "
-        "0 upload(s) timed out in processing; 0 old callback event(s) pruned.\n"
+        "0 upload(s) timed out in processing; 0 old callback event(s) pruned; "
+        "0 orphaned output folder(s) removed.\n"
     )
     assert err.getvalue() == (
         "Storage could not be checked for 2 upload(s); "
         "they stay PENDING until a later run can check them.\n"
+        "Storage could not be listed or cleaned for orphaned outputs; a later run tries again.\n"
     )
     assert set(Upload.objects.values_list("status", "version")) == {(UploadStatus.PENDING, 1)}
     assert [m for p in published for m in p.messages()] == []
     assert failed_signals == []
-    warned = [r for r in caplog.records if r.name == "asyncimg.services.expiry"]
+    warned = [
+        r
+        for r in caplog.records
+        if r.name == "asyncimg.services.expiry" and "stays PENDING" in r.msg
+    ]
     assert sorted(str(r.args[0]) for r in warned) == sorted(str(u.pk) for u in uploads)
     assert all(r.levelno == logging.WARNING and r.exc_info for r in warned)
 

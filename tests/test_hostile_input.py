@@ -8,7 +8,11 @@ The websocket tests drive the bundled ASGI application in process with Channels'
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import threading
+import uuid
 from typing import Any
 
 import pytest
@@ -289,3 +293,145 @@ async def test_published_messages_never_carry_the_session_key(user: Any) -> None
     assert state.owner_key == Owner(session_key="s3cr3t-session-key").group_key
     assert "s3cr3t" not in Owner(session_key="s3cr3t-session-key").group_key
     assert Owner(user_id=1).group_key != Owner(user_id=2).group_key
+
+
+# --- the event loop stays free (issue 11: one socket's operations stalled the whole process) ---
+
+
+def costly_document(name: str, fields: int = 500) -> str:
+    """The costliest kind of document the limits let through: one field repeated, well inside
+    the token and cost limits, that graphql-core's OverlappingFieldsCanBeMerged compares pair by
+    pair (about a tenth of a second of CPU to validate)."""
+    return f"query {name} {{{' __typename' * fields} }}"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_close_thread_connections")
+async def test_parsing_and_validation_run_off_the_event_loop(monkeypatch: Any) -> None:
+    """A document whose validation never finishes until the test says so: if validation ran on
+    the event loop, the bystander on another socket could not be answered meanwhile (and the
+    parse and validation threads are asserted to be other than the loop's)."""
+    from asyncimg.graphql import limits
+
+    release, entered = threading.Event(), threading.Event()
+    threads: dict[str, set[int]] = {"parse": set(), "validate": set()}
+    real_parse, real_validate = limits.parse, limits.validate
+
+    def parse(query: str, **options: Any) -> Any:
+        if "HeldOperation" in query:
+            threads["parse"].add(threading.get_ident())
+        return real_parse(query, **options)
+
+    def validate(schema: Any, document: Any, rules: Any) -> Any:
+        if any(getattr(d.name, "value", "") == "HeldOperation" for d in document.definitions):
+            threads["validate"].add(threading.get_ident())
+            entered.set()
+            release.wait(timeout=10)
+        return real_validate(schema, document, rules)
+
+    monkeypatch.setattr(limits, "parse", parse)
+    monkeypatch.setattr(limits, "validate", validate)
+    loop_thread = threading.get_ident()
+    held, bystander = await opened(), await opened()
+    query = f"query HeldOperation {{ __typename a{uuid.uuid4().hex}: __typename }}"
+    await held.send_json_to({"id": "h", "type": "subscribe", "payload": {"query": query}})
+    assert await asyncio.to_thread(entered.wait, 10)
+
+    await bystander.send_json_to(
+        {"id": "q", "type": "subscribe", "payload": {"query": "{ __typename }"}}
+    )
+    answer = await bystander.receive_json_from(timeout=5)
+    assert answer == {"id": "q", "type": "next", "payload": {"data": {"__typename": "Query"}}}
+    release.set()
+    result = await held.receive_json_from(timeout=10)
+    assert (result["id"], result["type"]) == ("h", "next")
+    assert result["payload"]["data"]["__typename"] == "Query"
+    assert threads["parse"]
+    assert loop_thread not in threads["parse"]
+    assert threads["validate"]
+    assert loop_thread not in threads["validate"]
+    await held.disconnect()
+    await bystander.disconnect()
+
+
+class LoopLag:
+    """Samples the event loop: how late a 1 ms sleep wakes up (the longest the loop was held)."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self.samples = 0
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(0.001)
+            self.worst = max(self.worst, loop.time() - started - 0.001)
+            self.samples += 1
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("_close_thread_connections")
+async def test_costly_operations_in_a_loop_leave_other_clients_served(
+    capsys: Any, settings: Any
+) -> None:
+    """One socket sends the costliest documents the limits allow, as fast as it gets answers
+    (each a new document: no cache helps), and one over a limit between them; a second client's
+    query on another socket is answered while they run. The loop's worst lag is printed, not
+    asserted (2 shared cores); docs/benchmarks.md has the figures."""
+    attacker, bystander = await opened(), await opened()
+    rounds = 8
+    lag = LoopLag()
+    tag = uuid.uuid4().hex[:8]
+    for i in range(rounds):
+        await attacker.send_json_to(
+            {
+                "id": f"a{i}",
+                "type": "subscribe",
+                "payload": {"query": costly_document(f"Costly{tag}{i}")},
+            }
+        )
+    # Over a limit (aliases): refused with its code, before graphql-core's validation.
+    aliases = " ".join(f"a{i}: __typename" for i in range(31))
+    await attacker.send_json_to(
+        {
+            "id": "over",
+            "type": "subscribe",
+            "payload": {"query": f"query Over{tag} {{ {aliases} }}"},
+        }
+    )
+    await bystander.send_json_to(
+        {"id": "q", "type": "subscribe", "payload": {"query": "{ __typename }"}}
+    )
+    answer = await bystander.receive_json_from(timeout=30)
+    assert answer == {"id": "q", "type": "next", "payload": {"data": {"__typename": "Query"}}}
+    answered_attacks = 0
+    refused: list[Any] = []
+    while answered_attacks + len(refused) < rounds + 1:
+        message = await attacker.receive_json_from(timeout=60)
+        if message["type"] == "complete":
+            continue
+        if message["id"] == "over":
+            refused.append(message)
+            continue
+        assert message["type"] == "next", message
+        assert message["payload"]["data"] == {"__typename": "Query"}
+        answered_attacks += 1
+    await lag.stop()
+    assert answered_attacks == rounds
+    [over] = refused
+    assert over["type"] == "error"
+    assert over["payload"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    with capsys.disabled():
+        print(
+            f"\n[event loop] {rounds} costly operations: worst loop lag "
+            f"{lag.worst * 1000:.1f} ms over {lag.samples} samples"
+        )
+    await attacker.disconnect()
+    await bystander.disconnect()

@@ -3,6 +3,7 @@ end FAILED with PROCESSING_TIMEOUT, published like any transition; old event ids
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -12,12 +13,22 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from asyncimg.models import CallbackEvent, Upload, UploadStatus
-from asyncimg.services.expiry import prune_callback_events, time_out_processing
+from asyncimg.services.expiry import prune_callback_events, remove_orphans, time_out_processing
+from tests import clouds
 from tests.callbacks import callback_body
 from tests.conftest import BUCKET
 from tests.test_callback import Published, make_upload, post
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# The emulator fixtures of tests/clouds.py, under their names for pytest.
+fake_gcs, gcs, gcs_key, azurite, azure = (
+    clouds.fake_gcs,
+    clouds.gcs,
+    clouds.gcs_key,
+    clouds.azurite,
+    clouds.azure,
+)
 
 
 def aged(upload: Upload, seconds: int) -> Upload:
@@ -178,3 +189,93 @@ def test_storage_down_does_not_fail_the_callback(user: Any, client: Any, setting
     cancelled = make_upload(user, status=UploadStatus.FAILED, error_code="CANCELLED")
     response = post(client, callback_body(str(cancelled.pk), "succeeded"))
     assert (response.status_code, response.json()["status"]) == (200, "ignored")
+
+
+# --- orphans: outputs of uploads whose row is gone, on each cloud's emulator over HTTP ----------
+
+
+class Store:
+    """Objects in the bucket of one cloud's emulator, written and listed with its own client."""
+
+    def __init__(self, cloud: str, client: Any) -> None:
+        self.cloud, self.client = cloud, client
+
+    def put(self, key: str) -> None:
+        if self.cloud == "s3":
+            self.client.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+        elif self.cloud == "gcs":
+            self.client.blob(key).upload_from_string(b"x")
+        else:
+            self.client.upload_blob(key, b"x")
+
+    def keys(self) -> set[str]:
+        if self.cloud == "s3":
+            listed = self.client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+            return {o["Key"] for o in listed}
+        if self.cloud == "gcs":
+            return {b.name for b in self.client.client.list_blobs(self.client)}
+        return {b.name for b in self.client.list_blobs()}
+
+
+@pytest.fixture(params=["s3", "gcs", "azure"])
+def store(request: Any) -> Store:
+    return Store(request.param, request.getfixturevalue(request.param))
+
+
+def outputs(store: Store, pk: Any, count: int = 3) -> set[str]:
+    keys = {f"processed/{pk}/{name}" for name in ("original.jpg", "320.webp", "800.jpeg")[:count]}
+    for key in keys:
+        store.put(key)
+    return keys
+
+
+def test_orphaned_outputs_are_removed_and_nothing_else(user: Any, store: Store) -> None:
+    """In one shard (the first two hex digits of the id): a live upload keeps its outputs, two
+    uploads whose rows are gone lose theirs, a folder that is not an upload id is not ours to
+    judge; another shard is not looked at by this run."""
+    live = make_upload(user, status=UploadStatus.READY)
+    shard = str(live.pk)[:2]
+    gone = [uuid.UUID(shard + uuid.uuid4().hex[2:]) for _ in range(2)]
+    elsewhere = uuid.UUID(("0" if shard[0] != "0" else "1") + uuid.uuid4().hex[1:])
+    kept = outputs(store, live.pk) | outputs(store, elsewhere) | {f"processed/{shard}-notes/x"}
+    store.put(f"processed/{shard}-notes/x")
+    store.put(f"temp/{gone[0]}/cat.jpg")  # the raw upload is the lifecycle rule's business
+    for pk in gone:
+        outputs(store, pk)
+
+    result = remove_orphans(shard=shard)
+
+    assert sorted(result.removed) == sorted(f"processed/{pk}/" for pk in gone)
+    assert (result.objects, result.checked, result.failed) == (6, 3, False)
+    assert store.keys() == kept | {f"temp/{gone[0]}/cat.jpg"}
+    # Settled: a second run finds the same shard clean.
+    assert remove_orphans(shard=shard).removed == []
+
+
+def test_one_run_looks_at_a_bounded_number_of_folders(user: Any, store: Store) -> None:
+    shard = "ab"
+    gone = sorted(str(uuid.UUID(shard + uuid.uuid4().hex[2:])) for _ in range(3))
+    for pk in gone:
+        outputs(store, pk, count=1)
+    first = remove_orphans(shard=shard, limit=2)
+    assert (first.checked, first.removed) == (2, [f"processed/{pk}/" for pk in gone[:2]])
+    assert store.keys() == {f"processed/{gone[2]}/original.jpg"}
+    assert remove_orphans(shard=shard, limit=2).removed == [f"processed/{gone[2]}/"]
+    assert store.keys() == set()
+
+
+def test_the_command_sweeps_orphans_and_storage_down_is_reported(
+    user: Any, s3: Any, settings: Any
+) -> None:
+    pk = uuid.uuid4()
+    put_outputs(s3, Upload(pk=pk), 2)
+    out = StringIO()
+    call_command("asyncimg_expire", f"--orphan-shard={str(pk)[:2]}", stdout=out)
+    assert "1 orphaned output folder(s) removed." in out.getvalue()
+    assert keys_under(s3, "processed/") == []
+
+    settings.ASYNC_IMAGE_UPLOAD_ENDPOINT_URL = "http://127.0.0.1:9"  # nothing listens
+    out, err = StringIO(), StringIO()
+    call_command("asyncimg_expire", stdout=out, stderr=err)
+    assert "0 orphaned output folder(s) removed." in out.getvalue()
+    assert "could not be listed or cleaned for orphaned outputs" in err.getvalue()

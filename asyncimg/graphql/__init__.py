@@ -35,15 +35,16 @@ def extensions(*, max_tokens: int = 2000) -> list[Callable[[], Any] | type]:
     from strawberry.extensions import MaxTokensLimiter
 
     from asyncimg.graphql.errors import ErrorCodes
-    from asyncimg.graphql.limits import DocumentLimits, ParseCache
+    from asyncimg.graphql.limits import document_limits, parse_cache
     from asyncimg.graphql.roots import RootValue
 
     return [
         ErrorCodes,
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         # Clients send the same few operations again and again: parse and validate each once.
-        ParseCache,
-        DocumentLimits,
+        # Over the websocket both run in a thread, off the event loop the whole process shares.
+        parse_cache,
+        document_limits,
         # Plain fields with defaults on the project's root types (`hello: str = "world"`).
         RootValue,
     ]

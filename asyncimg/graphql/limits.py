@@ -14,13 +14,23 @@ exponential in a hostile document).
 - subscriptions only over the websocket.
 
 Then validation proper, cached per document (parsed documents are cached too: ``ParseCache``).
+
+Over the websocket every operation shares the event loop with every other connection, HTTP
+request and callback of the process: there, parsing and the checks above run in a thread
+(``OffLoopParseCache``, ``OffLoopDocumentLimits``), so a client sending the costliest documents
+the limits allow, one after another, holds the loop for no more than the interpreter's switch
+interval at a time. The synchronous HTTP view already runs in a thread of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import contextvars
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from functools import lru_cache
 from typing import Any
 
 from graphql import GraphQLError, parse
@@ -127,12 +137,11 @@ def _client_error(message: str, code: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code})
 
 
-def _document_error(document: DocumentNode) -> GraphQLError | None:
+def _document_error(document: DocumentNode, max_depth: int, max_cost: int) -> GraphQLError | None:
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
     measure = _Measure(fragments)
-    max_depth, max_cost = app_settings.GRAPHQL_MAX_DEPTH, app_settings.GRAPHQL_MAX_COST
     for definition in document.definitions:
         if not isinstance(definition, OperationDefinitionNode):
             continue
@@ -156,9 +165,54 @@ def _document_error(document: DocumentNode) -> GraphQLError | None:
     return None
 
 
-@lru_cache(maxsize=256)
-def _validate(schema: Any, document: DocumentNode, rules: tuple[Any, ...]) -> list[GraphQLError]:
-    return validate(schema, document, rules)
+class _Cache:
+    """At most ``size`` entries, the least recently used dropped first; shared by threads. Unlike
+    ``lru_cache`` it can be asked whether it holds an answer, so that the event loop answers
+    documents seen before itself and sends only new ones to the thread."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[Any, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            value = self.entries.get(key, _MISSING)
+            if value is not _MISSING:
+                self.entries.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> Any:
+        with self.lock:
+            self.entries[key] = value
+            self.entries.move_to_end(key)
+            if len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+        return value
+
+
+_MISSING = object()
+#: (schema, document, rules, max depth, max cost) -> the document's limit or validation errors
+_document_errors = _Cache(256)
+#: (query, max tokens) -> parsed document
+_documents = _Cache(256)
+
+
+def _document_errors_key(context: Any, document: DocumentNode) -> tuple[Any, ...]:
+    return (
+        context.schema._schema,
+        document,
+        tuple(context.validation_rules),
+        app_settings.GRAPHQL_MAX_DEPTH,
+        app_settings.GRAPHQL_MAX_COST,
+    )
+
+
+def _measure_and_validate(key: tuple[Any, ...]) -> list[GraphQLError]:
+    schema, document, rules, max_depth, max_cost = key
+    error = _document_error(document, max_depth, max_cost)
+    errors = [error] if error is not None else validate(schema, document, rules)
+    return _document_errors.put(key, errors)
 
 
 class DocumentLimits(SchemaExtension):
@@ -174,14 +228,36 @@ class DocumentLimits(SchemaExtension):
         yield
 
     def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        document = context.graphql_document
-        if context.pre_execution_errors is None and document is not None:
-            context.pre_execution_errors = self._errors(document)
+        self._check()
         yield
 
-    def _errors(self, document: DocumentNode) -> list[GraphQLError]:
+    def _pending(self) -> bool:
+        """Whether the operation has a document no extension has answered for yet."""
         context = self.execution_context
+        return context.pre_execution_errors is None and context.graphql_document is not None
+
+    def _check(self) -> None:
+        if not self._pending():
+            return
+        if (errors := self._cheap_errors()) is not None:
+            self.execution_context.pre_execution_errors = errors
+            return
+        self._measure()
+
+    def _measure(self) -> None:
+        context = self.execution_context
+        document = context.graphql_document
+        assert document is not None  # _pending
+        context.pre_execution_errors = _measure_and_validate(
+            _document_errors_key(context, document)
+        )
+
+    def _cheap_errors(self) -> list[GraphQLError] | None:
+        """The operation's errors when finding them takes no walk of the document (the variables,
+        the transport, a document seen before); None when it must be measured and validated."""
+        context = self.execution_context
+        document = context.graphql_document
+        assert document is not None  # _pending
         limit = app_settings.GRAPHQL_MAX_LIST_LENGTH
         if context.variables and _longest_list(context.variables, [10 * limit + 1000]) > limit:
             return [
@@ -189,9 +265,6 @@ class DocumentLimits(SchemaExtension):
                     f"A list in the variables is longer than {limit} items.", INPUT_TOO_LARGE
                 )
             ]
-        error = _document_error(document)
-        if error is not None:
-            return [error]
         if context.operation_type == OperationType.SUBSCRIPTION and not isinstance(
             context.context, dict
         ):
@@ -203,12 +276,8 @@ class DocumentLimits(SchemaExtension):
                     "BAD_REQUEST",
                 )
             ]
-        return _validate(context.schema._schema, document, tuple(context.validation_rules))
-
-
-@lru_cache(maxsize=256)
-def _parse(query: str, max_tokens: int | None) -> DocumentNode:
-    return parse(query, max_tokens=max_tokens)
+        errors = _document_errors.get(_document_errors_key(context, document))
+        return None if errors is _MISSING else errors
 
 
 class ParseCache(SchemaExtension):
@@ -221,10 +290,89 @@ class ParseCache(SchemaExtension):
     """
 
     def on_parse(self) -> Iterator[None]:
+        if not self._parse_cached():
+            self._parse()
+        yield
+
+    def _key(self) -> tuple[str, int | None] | None:
+        """The cache key of the operation's document; None when it is not ours to parse."""
         context = self.execution_context
         options: Any = context.parse_options
         if context.query and context.graphql_document is None and set(options) <= {"max_tokens"}:
-            # Not cached if it fails: strawberry raises it again where errors are handled.
-            with suppress(GraphQLError):
-                context.graphql_document = _parse(context.query, options.get("max_tokens"))
+            return context.query, options.get("max_tokens")
+        return None
+
+    def _parse_cached(self) -> bool:
+        """Whether nothing is left to parse: no document of ours, or one parsed before."""
+        key = self._key()
+        if key is None:
+            return True
+        document = _documents.get(key)
+        if document is _MISSING:
+            return False
+        self.execution_context.graphql_document = document
+        return True
+
+    def _parse(self) -> None:
+        key = self._key()
+        if key is None:
+            return
+        # Not cached if it fails: strawberry raises it again where errors are handled (that
+        # second parse stops at the same error, within the token limit).
+        with suppress(GraphQLError):
+            self.execution_context.graphql_document = _documents.put(
+                key, parse(key[0], max_tokens=key[1])
+            )
+
+
+class OffLoopParseCache(ParseCache):
+    """:class:`ParseCache` with the parse in a thread: for operations run on an event loop."""
+
+    async def on_parse(self) -> AsyncIterator[None]:  # type: ignore[override]
+        if not self._parse_cached():
+            await _off_loop(self._parse)
         yield
+
+
+class OffLoopDocumentLimits(DocumentLimits):
+    """:class:`DocumentLimits` with the checks and validation in a thread: for operations run on
+    an event loop."""
+
+    async def on_validate(self) -> AsyncIterator[None]:  # type: ignore[override]
+        if self._pending():
+            errors = self._cheap_errors()
+            if errors is None:
+                await _off_loop(self._measure)
+            else:
+                self.execution_context.pre_execution_errors = errors
+        yield
+
+
+#: One thread per process: with CPU-bound work in several threads, the event loop's thread waits
+#: its turn for the GIL behind all of them; behind one, it gets it back within a switch interval.
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asyncimg-graphql")
+
+
+async def _off_loop(function: Callable[[], None]) -> None:
+    context = contextvars.copy_context()
+    await asyncio.get_running_loop().run_in_executor(_EXECUTOR, context.run, function)
+
+
+def on_event_loop() -> bool:
+    """Whether the operation about to run runs on an event loop (``Schema.execute`` and
+    ``Schema.stream``: the websocket) rather than in a thread (``execute_sync``: the HTTP view).
+    strawberry reads an extension's hooks from its class, so the choice is made when it builds
+    the operation's extensions."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def parse_cache() -> ParseCache:
+    return OffLoopParseCache() if on_event_loop() else ParseCache()
+
+
+def document_limits() -> DocumentLimits:
+    return OffLoopDocumentLimits() if on_event_loop() else DocumentLimits()

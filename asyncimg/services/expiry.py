@@ -13,11 +13,17 @@ was killed for memory, or its message ended in a dead-letter queue) → FAILED P
 
 :func:`prune_callback_events`: event ids older than the retention; late duplicates of them find a
 terminal upload, which the state machine leaves unchanged anyway.
+
+:func:`remove_orphans`: what the processor wrote under ``processed/<id>/`` for an upload whose row
+is gone (deleted in the admin, with its owner, or by a project's own retention), which no
+lifecycle rule can tell from a live image.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -174,3 +180,68 @@ def prune_callback_events(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(seconds=app_settings.CALLBACK_EVENT_RETENTION)
     deleted, _ = CallbackEvent.objects.filter(received_at__lt=cutoff).delete()
     return deleted
+
+
+#: prefixes one orphan sweep looks at, at most
+ORPHAN_LIMIT = 1000
+
+
+@dataclass
+class Orphans:
+    """What one orphan sweep did."""
+
+    #: the ``processed/<id>/`` prefixes it looked at (one shard of them, at most the limit)
+    checked: int = 0
+    #: prefixes whose upload row is gone, and the objects deleted under them
+    removed: list[str] = field(default_factory=list)
+    objects: int = 0
+    #: storage could not be asked (listing or a delete failed); the next sweep tries again
+    failed: bool = False
+
+
+def remove_orphans(*, shard: str | None = None, limit: int = ORPHAN_LIMIT) -> Orphans:
+    """Delete the outputs under ``processed/<id>/`` of uploads that no longer exist.
+
+    Bounded per run: one listing of the prefixes that start with ``processed/<shard>`` (two hex
+    digits of the upload id, random unless given: a 256th of the uploads), at most ``limit`` of
+    them, then one query for which of those ids still have a row. Run from cron, every shard comes
+    up again and again; a shard holding more than ``limit`` uploads is only ever seen up to its
+    first ``limit``. Names that are not an upload id are not ours to judge and are left alone.
+    A row is created before its credential is handed out, so a prefix without a row is never an
+    upload still being processed.
+    """
+    base = app_settings.PROCESSED_IMAGE_PATH
+    shard = secrets.token_hex(1) if shard is None else shard
+    backend = get_backend()
+    result = Orphans()
+    try:
+        prefixes = backend.list_prefixes(f"{base}{shard}", limit=limit)
+    except NotImplementedError:
+        logger.info("asyncimg: %s cannot list; orphans are not swept", type(backend).__name__)
+        return result
+    except Exception:
+        logger.warning("asyncimg: could not list %s%s*", base, shard, exc_info=True)
+        result.failed = True
+        return result
+    ids: dict[uuid.UUID, str] = {}
+    for prefix in prefixes:
+        name = prefix[len(base) :].rstrip("/")
+        try:
+            pk = uuid.UUID(name)
+        except ValueError:
+            continue
+        if str(pk) == name:
+            ids[pk] = prefix
+    result.checked = len(ids)
+    live = set(Upload.objects.filter(pk__in=list(ids)).values_list("pk", flat=True))
+    for pk, prefix in ids.items():
+        if pk in live:
+            continue
+        try:
+            result.objects += backend.delete_prefix(prefix)
+        except Exception:
+            logger.warning("asyncimg: could not delete %s*", prefix, exc_info=True)
+            result.failed = True
+            continue
+        result.removed.append(prefix)
+    return result

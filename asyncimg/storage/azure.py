@@ -23,6 +23,7 @@ from urllib.parse import quote
 from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import (
+    BlobPrefix,
     BlobSasPermissions,
     BlobServiceClient,
     UserDelegationKey,
@@ -189,6 +190,15 @@ class AzureBlobBackend(StorageBackend):
             elif response.status_code != 404:  # 404: deleted meanwhile, not ours to count
                 raise HttpResponseError(response=response)
         return deleted
+
+    def list_prefixes(self, prefix: str, *, limit: int) -> list[str]:
+        found: list[str] = []
+        for item in self.client.walk_blobs(name_starts_with=prefix, delimiter="/"):
+            if isinstance(item, BlobPrefix):
+                found.append(str(item.name))
+                if len(found) >= limit:
+                    break
+        return found
 
     def head(self, key: str) -> ObjectInfo | None:
         try:

@@ -47,6 +47,13 @@ class StorageBackend(abc.ABC):
         """Delete every object whose key starts with ``prefix``; how many. Raises when storage
         cannot be asked."""
 
+    def list_prefixes(self, prefix: str, *, limit: int) -> list[str]:
+        """The "folders" whose names start with ``prefix``: each distinct key prefix up to the
+        next ``/`` after it (``processed/<id>/``), in key order, at most ``limit``. Raises when
+        storage cannot be asked; ``NotImplementedError`` from a backend that cannot list (the
+        orphan sweep then skips it)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list prefixes")
+
     @abc.abstractmethod
     def head(self, key: str) -> ObjectInfo | None:
         """The stored object's size and type, or None when it does not exist. Raises when the

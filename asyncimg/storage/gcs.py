@@ -144,6 +144,15 @@ class GCSBackend(StorageBackend):
             deleted += 1
         return deleted
 
+    def list_prefixes(self, prefix: str, *, limit: int) -> list[str]:
+        found: list[str] = []
+        blobs = self.client.list_blobs(self.bucket, prefix=prefix, delimiter="/", timeout=TIMEOUT)
+        for page in blobs.pages:
+            found += sorted(page.prefixes)
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
     def head(self, key: str) -> ObjectInfo | None:
         blob = self.bucket.get_blob(key, timeout=TIMEOUT)
         if blob is None:

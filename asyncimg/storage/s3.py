@@ -89,6 +89,17 @@ class S3Backend(StorageBackend):
                 deleted += len(keys)
         return deleted
 
+    def list_prefixes(self, prefix: str, *, limit: int) -> list[str]:
+        found: list[str] = []
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/"
+        )
+        for page in pages:
+            found += [str(p["Prefix"]) for p in page.get("CommonPrefixes", [])]
+            if len(found) >= limit:
+                break
+        return found[:limit]
+
     def head(self, key: str) -> ObjectInfo | None:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)

@@ -87,6 +87,25 @@ def test_every_override_is_a_template_parameter(deploy_settings: Any) -> None:
     assert overrides(deploy)["MemorySize"] == "3538"
 
 
+def test_the_lifecycle_rules_cover_what_a_rule_can_tell() -> None:
+    """Raw uploads expire; deleted processed images leave no old versions behind; processed
+    images expire only when the deployment asks (ProcessedExpirationDays, default 0: kept).
+    Orphans (row gone) need the database: tests/test_sweeps.py has those."""
+    template = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)  # noqa: S506
+    bucket = template["Resources"]["ImageBucket"]["Properties"]
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    plain = {r["Id"]: r for r in rules if isinstance(r, dict)}
+    assert plain["expire-abandoned-uploads"]["Prefix"] == "TemporaryPrefix"
+    deleted = plain["expire-deleted-processed-images"]
+    assert deleted["Prefix"] == "ProcessedPrefix"
+    assert deleted["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
+    [(condition, optional, absent)] = [r for r in rules if isinstance(r, list)]
+    assert (condition, absent) == ("HasProcessedExpiration", "AWS::NoValue")
+    assert optional["Prefix"] == "ProcessedPrefix"
+    assert optional["ExpirationInDays"] == "ProcessedExpirationDays"
+    assert template["Parameters"]["ProcessedExpirationDays"]["Default"] == 0
+
+
 def test_prompts_for_what_settings_do_not_say(
     deploy_settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

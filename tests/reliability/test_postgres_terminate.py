@@ -108,14 +108,6 @@ def test_postgres_connections_terminated_mid_burst(
     assert_database_ready(ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="psycopg_pool checks each pooled connection before handing it out (CONN_HEALTH_CHECKS "
-    "with the pool of config/settings.py) and sleeps 1 s, 2 s, 4 s... between failed checks: "
-    "after every idle connection was terminated, the next request waits until the pool's "
-    "30 s timeout, then answers 500. Turning the health checks off fixes this test but leaves "
-    "the suite's own connections dead after pg_terminate_backend: not a fix yet",
-)
 def test_first_request_after_idle_connections_were_terminated_answers_promptly(
     moto_url: str, redis_url: str, shared_database: str, user: Any
 ) -> None:

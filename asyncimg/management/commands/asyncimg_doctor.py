@@ -1,5 +1,8 @@
 """``manage.py asyncimg_doctor``: check the real bucket, queue and callback, and print the fixes.
 
+For S3 as below; for Google Cloud Storage and Azure Blob Storage the same three checks of the
+bucket (container), CORS and event delivery are in ``_doctor_clouds.py``.
+
 System checks never do network I/O; this command does. It checks, with the app's settings:
 
 1. the bucket exists and can be reached with the configured credentials;
@@ -421,11 +424,15 @@ class Command(BaseCommand):
         origins = [o.rstrip("/") for o in options["origin"]] or [
             o.rstrip("/") for o in getattr(settings, "CSRF_TRUSTED_ORIGINS", [])
         ]
+        from asyncimg.management.commands._doctor_clouds import cloud_doctor
+        from asyncimg.storage import get_backend
+
         doctor = Doctor(origins=origins, timeout=options["timeout"])
-        findings = [doctor.check_bucket()]
+        cloud = cloud_doctor(get_backend(), origins=origins, timeout=options["timeout"]) or doctor
+        findings = [cloud.check_bucket()]
         if findings[0].level == OK:
-            findings += doctor.check_cors()
-            findings += doctor.check_notification()
+            findings += cloud.check_cors()
+            findings += cloud.check_notification()
         if not options["skip_callback"]:
             findings.append(doctor.check_callback())
         findings.append(metrics_finding())
