@@ -4,6 +4,11 @@
 out of order, so a later state may skip earlier ones (``succeeded`` before ``processing`` lands on
 READY directly); terminal states never change. Two concurrent transitions cannot both win: the
 UPDATE's ``WHERE status IN (...)`` lets exactly one of them match the row.
+
+One exception, :func:`review`: a READY upload that the moderation policy held (PENDING_REVIEW)
+is decided once by a reviewer: approved (stays READY) or rejected (READY → FAILED with
+REJECTED_BY_MODERATION). The same conditional UPDATE, on ``moderation_status`` as well, so two
+reviewers cannot both decide.
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.apps import apps
 from django.db import router, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from asyncimg.models import Upload, UploadStatus
+from asyncimg.conf import app_settings
+from asyncimg.models import ImageFingerprint, ModerationStatus, Upload, UploadStatus
 from asyncimg.services.publish import publish
 from asyncimg.services.state import UploadState
 from asyncimg.signals import upload_failed
@@ -57,14 +64,20 @@ def transition(
     is handed to ``on_commit`` once the surrounding transaction commits, never before.
     """
     allowed = SOURCES[to] if sources is None else frozenset(sources) & SOURCES[to]
+    filters = {"pk": upload_id, "status__in": allowed, **(extra_filter or {})}
+    return _update(filters, on_commit, status=to, **changes)
+
+
+def _update(filters: dict[str, Any], on_commit: Publisher, **changes: Any) -> UploadState | None:
+    upload_id = filters.pop("pk")
     using = router.db_for_write(Upload)
     # No savepoint when nested (the callback wraps its writes in one transaction and rolls back
     # as a whole): a savepoint would cost two more round trips on every callback.
     with transaction.atomic(using=using, savepoint=False):
         updated = (
             Upload.objects.using(using)
-            .filter(pk=upload_id, status__in=allowed, **(extra_filter or {}))
-            .update(status=to, version=F("version") + 1, updated_at=timezone.now(), **changes)
+            .filter(pk=upload_id, **filters)
+            .update(version=F("version") + 1, updated_at=timezone.now(), **changes)
         )
         if not updated:
             return None
@@ -72,4 +85,48 @@ def transition(
         upload = Upload.objects.using(using).select_related("image").get(pk=upload_id)
         state = UploadState.from_model(upload)
         transaction.on_commit(lambda: on_commit(state), using=using)
+    return state
+
+
+def review(upload_id: Any, *, approve: bool) -> UploadState | None:
+    """A reviewer's decision on a held upload; None when it is not (or no longer) held.
+
+    Published like every transition; a rejection also deletes the outputs and the image row and
+    sends :data:`~asyncimg.signals.upload_failed`.
+    """
+    from asyncimg.services.analysis import REJECTED_BY_MODERATION, REJECTED_MESSAGE
+    from asyncimg.services.callbacks import discard_outputs
+
+    held = {"status": S.READY, "moderation_status": ModerationStatus.PENDING_REVIEW}
+    if approve:
+        return _update(
+            {"pk": upload_id, **held}, publish, moderation_status=ModerationStatus.APPROVED
+        )
+
+    def rejected(state: UploadState) -> None:
+        discard_outputs(upload_id)
+        publish_failure(state)
+
+    using = router.db_for_write(Upload)
+    with transaction.atomic(using=using):
+        image_id = (
+            Upload.objects.using(using)
+            .filter(pk=upload_id, **held)
+            .values_list("image_id", flat=True)
+            .first()
+        )
+        state = _update(
+            {"pk": upload_id, **held},
+            rejected,
+            status=S.FAILED,
+            moderation_status=ModerationStatus.REJECTED,
+            error_code=REJECTED_BY_MODERATION,
+            error_message=REJECTED_MESSAGE,
+            image=None,
+        )
+        if state is not None:
+            ImageFingerprint.objects.using(using).filter(upload_id=upload_id).delete()
+            if image_id is not None:
+                image_model: Any = apps.get_model(app_settings.PROCESSED_IMAGE_MODEL)
+                image_model.objects.using(using).filter(pk=image_id).delete()
     return state

@@ -194,7 +194,7 @@ def test_failing_analyzer_is_recorded_and_the_upload_succeeds() -> None:
     "name", ["nope", "tests.processor.test_analyzers.Missing", "no_such_module.Thing", "os.sep"]
 )
 def test_unknown_analyzers_are_refused_at_load(name: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="analyzer"):
         load([name])
 
 
@@ -206,5 +206,5 @@ def test_environment_selects_the_analyzers() -> None:
     assert none == ()
     chosen = HandlerConfig.from_env({**base, "ASYNCIMG_ANALYZERS": " perceptualHash ,placeholder"})
     assert [a.name for a in chosen.options.analyzers] == ["perceptualHash", "placeholder"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown analyzer"):
         HandlerConfig.from_env({**base, "ASYNCIMG_ANALYZERS": "perceptualhash"})
