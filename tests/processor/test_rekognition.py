@@ -40,7 +40,7 @@ class RekognitionStub:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 target = self.headers.get("X-Amz-Target", "")
                 stub.requests.append((target, json.loads(body)))
@@ -51,13 +51,13 @@ class RekognitionStub:
                     labels = stub.moderation_labels
                     self._answer(200, {"ModerationLabels": labels, "ModerationModelVersion": "7.0"})
                     return
-                forward = urllib.request.Request(
+                forward = urllib.request.Request(  # noqa: S310 - the moto server's http URL
                     stub.moto + self.path,
                     data=body,
                     headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
                     method="POST",
                 )
-                with urllib.request.urlopen(forward, timeout=10) as response:  # noqa: S310
+                with urllib.request.urlopen(forward, timeout=10) as response:  # noqa: S310 - same
                     status, payload = response.status, response.read()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
