@@ -254,6 +254,7 @@ def test_without_a_policy_labels_are_only_reported(user: Any, settings: Any, s3:
         [{"name": 5, "confidence": 99}],
         [None, 3, []],
         [{"name": "x" * 200, "confidence": 1e308}] * 200,
+        [{"name": "x" * 200, "confidence": 99.5}] * 200,
     ],
 )
 def test_malformed_moderation_labels_never_reject(user: Any, labels: Any, s3: Any) -> None:

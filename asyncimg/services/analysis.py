@@ -55,6 +55,8 @@ def _labels(value: Any) -> list[Label]:
         name, confidence = item.get("name"), item.get("confidence")
         if not isinstance(name, str) or not name or not isinstance(confidence, int | float):
             continue
+        if isinstance(confidence, bool) or not 0 <= confidence <= 100:  # percent; NaN fails too
+            continue
         parent = item.get("parentName")
         labels.append(
             Label(
