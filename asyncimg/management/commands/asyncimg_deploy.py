@@ -497,6 +497,7 @@ class AzurePlan:
             "maxPixels": env["ASYNCIMG_MAX_PIXELS"],
             "maxBytes": env["ASYNCIMG_MAX_BYTES"],
             "allowedTypes": env["ASYNCIMG_ALLOWED_TYPES"],
+            "analyzers": env["ASYNCIMG_ANALYZERS"],
             "processor": self.processor,
             "deployEventSubscription": "true" if subscribe else "false",
         }
