@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.relay import PageInfo
@@ -151,7 +151,13 @@ class ProcessedImage:
         "ASYNC_IMAGE_UPLOAD_DUPLICATE_DISTANCE bits apart), nearest first; at most `first` "
         "(default 10, at most 50)."
     )
-    def duplicates(self, info: Info[Any, Any], first: int | None = None) -> list[ProcessedImage]:
+    def duplicates(
+        self,
+        info: Info[Any, Any],
+        first: Annotated[
+            int | None, strawberry.argument(description="How many, at most (default 10, max 50).")
+        ] = None,
+    ) -> list[ProcessedImage]:
         return orm(_duplicates, info, str(self.id), first)
 
     @classmethod
