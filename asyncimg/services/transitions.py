@@ -16,13 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.apps import apps
 from django.db import router, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from asyncimg.conf import app_settings
-from asyncimg.models import ImageFingerprint, ModerationStatus, Upload, UploadStatus
+from asyncimg.models import Upload, UploadStatus
 from asyncimg.services.publish import publish
 from asyncimg.services.state import UploadState
 from asyncimg.signals import upload_failed
@@ -64,20 +62,14 @@ def transition(
     is handed to ``on_commit`` once the surrounding transaction commits, never before.
     """
     allowed = SOURCES[to] if sources is None else frozenset(sources) & SOURCES[to]
-    filters = {"pk": upload_id, "status__in": allowed, **(extra_filter or {})}
-    return _update(filters, on_commit, status=to, **changes)
-
-
-def _update(filters: dict[str, Any], on_commit: Publisher, **changes: Any) -> UploadState | None:
-    upload_id = filters.pop("pk")
     using = router.db_for_write(Upload)
     # No savepoint when nested (the callback wraps its writes in one transaction and rolls back
     # as a whole): a savepoint would cost two more round trips on every callback.
     with transaction.atomic(using=using, savepoint=False):
         updated = (
             Upload.objects.using(using)
-            .filter(pk=upload_id, **filters)
-            .update(version=F("version") + 1, updated_at=timezone.now(), **changes)
+            .filter(pk=upload_id, status__in=allowed, **(extra_filter or {}))
+            .update(status=to, version=F("version") + 1, updated_at=timezone.now(), **changes)
         )
         if not updated:
             return None
@@ -91,42 +83,44 @@ def _update(filters: dict[str, Any], on_commit: Publisher, **changes: Any) -> Up
 def review(upload_id: Any, *, approve: bool) -> UploadState | None:
     """A reviewer's decision on a held upload; None when it is not (or no longer) held.
 
-    Published like every transition; a rejection also deletes the outputs and the image row and
-    sends :data:`~asyncimg.signals.upload_failed`.
+    Published like every transition; a rejection also deletes the outputs, the image row and its
+    fingerprint, and sends :data:`~asyncimg.signals.upload_failed`.
     """
+    from django.apps import apps
+
+    from asyncimg.conf import app_settings
+    from asyncimg.models import ImageFingerprint, ModerationStatus
     from asyncimg.services.analysis import REJECTED_BY_MODERATION, REJECTED_MESSAGE
     from asyncimg.services.callbacks import discard_outputs
-
-    held = {"status": S.READY, "moderation_status": ModerationStatus.PENDING_REVIEW}
-    if approve:
-        return _update(
-            {"pk": upload_id, **held}, publish, moderation_status=ModerationStatus.APPROVED
-        )
 
     def rejected(state: UploadState) -> None:
         discard_outputs(upload_id)
         publish_failure(state)
 
     using = router.db_for_write(Upload)
+    held = Upload.objects.using(using).filter(
+        pk=upload_id, status=S.READY, moderation_status=ModerationStatus.PENDING_REVIEW
+    )
+    if approve:
+        changes: dict[str, Any] = {"moderation_status": ModerationStatus.APPROVED}
+    else:
+        changes = {
+            "status": S.FAILED,
+            "moderation_status": ModerationStatus.REJECTED,
+            "error_code": REJECTED_BY_MODERATION,
+            "error_message": REJECTED_MESSAGE,
+            "image": None,
+        }
     with transaction.atomic(using=using):
-        image_id = (
-            Upload.objects.using(using)
-            .filter(pk=upload_id, **held)
-            .values_list("image_id", flat=True)
-            .first()
-        )
-        state = _update(
-            {"pk": upload_id, **held},
-            rejected,
-            status=S.FAILED,
-            moderation_status=ModerationStatus.REJECTED,
-            error_code=REJECTED_BY_MODERATION,
-            error_message=REJECTED_MESSAGE,
-            image=None,
-        )
-        if state is not None:
+        image_id = held.values_list("image_id", flat=True).first()
+        if not held.update(version=F("version") + 1, updated_at=timezone.now(), **changes):
+            return None
+        if not approve:
             ImageFingerprint.objects.using(using).filter(upload_id=upload_id).delete()
-            if image_id is not None:
-                image_model: Any = apps.get_model(app_settings.PROCESSED_IMAGE_MODEL)
-                image_model.objects.using(using).filter(pk=image_id).delete()
+            image_model: Any = apps.get_model(app_settings.PROCESSED_IMAGE_MODEL)
+            image_model.objects.using(using).filter(pk=image_id).delete()
+        upload = Upload.objects.using(using).select_related("image").get(pk=upload_id)
+        state = UploadState.from_model(upload)
+        decided = publish if approve else rejected
+        transaction.on_commit(lambda: decided(state), using=using)
     return state
