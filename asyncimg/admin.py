@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from asyncimg.models import CallbackEvent, ProcessedImage, Upload, UploadStatus
-from asyncimg.services.transitions import publish_failure, transition
+from asyncimg.services.transitions import publish_failure, review, transition
 
 
 @admin.register(Upload)
@@ -16,18 +16,19 @@ class UploadAdmin(admin.ModelAdmin):
     list_display = (
         "filename",
         "status",
+        "moderation_status",
         "content_type",
         "size",
         "owner",
         "created_at",
         "expires_at",
     )
-    list_filter = ("status", "content_type", "created_at")
+    list_filter = ("status", "moderation_status", "content_type", "created_at")
     search_fields = ("id", "filename", "key", "owner__username", "owner__email", "error_code")
     date_hierarchy = "created_at"
     list_select_related = ("owner",)
     raw_id_fields = ("owner", "image")
-    actions = ("cancel_uploads",)
+    actions = ("cancel_uploads", "approve_held", "reject_held")
     # Everything about the bytes and the lifecycle is set by the services, never by hand.
     readonly_fields = (
         "id",
@@ -39,6 +40,8 @@ class UploadAdmin(admin.ModelAdmin):
         "version",
         "error_code",
         "error_message",
+        "moderation_status",
+        "moderation_labels",
         "image",
         "preview",
         "session_key",
@@ -76,6 +79,24 @@ class UploadAdmin(admin.ModelAdmin):
             )
             done += state is not None
         self.message_user(request, f"Cancelled {done} upload(s).", messages.SUCCESS)
+
+    @admin.action(description="Approve selected uploads held for review")
+    def approve_held(self, request: HttpRequest, queryset: QuerySet[Upload]) -> None:
+        self._review(request, queryset, approve=True)
+
+    @admin.action(description="Reject selected uploads held for review (deletes their images)")
+    def reject_held(self, request: HttpRequest, queryset: QuerySet[Upload]) -> None:
+        self._review(request, queryset, approve=False)
+
+    def _review(self, request: HttpRequest, queryset: QuerySet[Upload], *, approve: bool) -> None:
+        # Each decision is its own conditional UPDATE, published to the owner's subscribers;
+        # uploads that are not (or no longer) held are left alone.
+        done = sum(
+            review(pk, approve=approve) is not None for pk in queryset.values_list("pk", flat=True)
+        )
+        verb = "Approved" if approve else "Rejected"
+        level = messages.SUCCESS if done else messages.WARNING
+        self.message_user(request, f"{verb} {done} upload(s) held for review.", level)
 
 
 @admin.register(ProcessedImage)

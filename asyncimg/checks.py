@@ -424,3 +424,84 @@ def check_observability(
             )
         )
     return errors
+
+
+# --- analyzers and moderation (E018-E021) ------------------------------------------------------
+
+
+@register(Tags.compatibility)
+def check_analyzers(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    analyzers = _read("ANALYZERS")
+    if analyzers is INVALID or not all(isinstance(n, str) and n for n in analyzers):
+        errors.append(
+            Error(
+                f"{PREFIX}ANALYZERS must be a list of analyzer names, got {_raw('ANALYZERS')}.",
+                hint="Built-in names (placeholder, dominantColor, perceptualHash, rekognition) "
+                "or dotted paths of analyzer classes; [] for none.",
+                id="asyncimg.E018",
+            )
+        )
+        analyzers = ()
+    else:
+        errors += _check_analyzer_names(analyzers)
+    policy = _read("MODERATION")
+    unknown = set(getattr(settings, PREFIX + "MODERATION", None) or {}) - {"reject", "hold"}
+    if (
+        policy is INVALID
+        or unknown
+        or (policy and any(not 0 <= c <= 100 for rules in policy.values() for c in rules.values()))
+    ):
+        errors.append(
+            Error(
+                f"{PREFIX}MODERATION is not a moderation policy: {_raw('MODERATION')}.",
+                hint='{"reject": {"Explicit Nudity": 80}, "hold": {"Suggestive": 60}}: '
+                'Rekognition moderation labels (or "*") to minimum confidences, 0 to 100.',
+                id="asyncimg.E019",
+            )
+        )
+    elif (policy["reject"] or policy["hold"]) and "rekognition" not in analyzers:
+        errors.append(
+            Error(
+                f"{PREFIX}MODERATION is set but the rekognition analyzer is not enabled: every "
+                "upload would be held for review.",
+                hint=f'Add "rekognition" to {PREFIX}ANALYZERS, or remove the policy.',
+                id="asyncimg.E020",
+            )
+        )
+    distance = _read("DUPLICATE_DISTANCE")
+    if distance is INVALID or not 0 <= distance <= 3:
+        errors.append(
+            Error(
+                f"{PREFIX}DUPLICATE_DISTANCE must be 0 to 3, got {_raw('DUPLICATE_DISTANCE')}.",
+                hint="The four-band index finds every hash at most 3 bits away (pigeonhole); a "
+                "larger distance would silently miss matches.",
+                id="asyncimg.E021",
+            )
+        )
+    return errors
+
+
+def _check_analyzer_names(names: Sequence[str]) -> list[CheckMessage]:
+    try:
+        from asyncimg_processor.analyzers import BUILTINS
+    except ImportError:  # no processor extra here (the app serves, a Lambda processes)
+        return []
+    bad = []
+    for name in names:
+        if name in BUILTINS:
+            continue
+        try:
+            import_string(name)
+        except ImportError:
+            bad.append(name)
+    if not bad:
+        return []
+    return [
+        Error(
+            f"{PREFIX}ANALYZERS names unknown analyzers: {', '.join(map(repr, bad))}.",
+            hint=f"Built-in names are {', '.join(BUILTINS)} (case matters); others must be "
+            "importable dotted paths.",
+            id="asyncimg.E018",
+        )
+    ]

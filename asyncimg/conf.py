@@ -365,6 +365,38 @@ class AppSettings:
         the push (needs the ``otel`` extra and a configured tracer provider). Default: False."""
         return bool(self._get("TRACING", False))
 
+    # --- analyzers and moderation --------------------------------------------------------------
+    @property
+    def ANALYZERS(self) -> tuple[str, ...]:
+        """``ASYNC_IMAGE_UPLOAD_ANALYZERS``: names of the processor's analyzers (built-in names or
+        dotted paths, see docs/processor.md); the worker runs them, ``asyncimg_deploy`` passes them
+        to the functions. Default: placeholder, dominantColor, perceptualHash."""
+        value = self._get("ANALYZERS", ("placeholder", "dominantColor", "perceptualHash"))
+        return tuple(str(v) for v in _items("ANALYZERS", value, one_string=True))
+
+    @property
+    def MODERATION(self) -> dict[str, dict[str, float]]:
+        """``ASYNC_IMAGE_UPLOAD_MODERATION``: ``{"reject": {label: confidence}, "hold": {...}}``.
+        A moderation label (or its parent) at or above the confidence rejects the upload
+        (REJECTED_BY_MODERATION) or holds it for review; ``"*"`` matches every label. Needs the
+        ``rekognition`` analyzer. Default: {} (no moderation)."""
+        value = self._get("MODERATION", None) or {}
+        if not isinstance(value, dict):
+            raise TypeError(f"{PREFIX}MODERATION must be a dict with 'reject' and/or 'hold'.")
+        policy: dict[str, dict[str, float]] = {}
+        for action in ("reject", "hold"):
+            rules = value.get(action) or {}
+            if not isinstance(rules, dict):
+                raise TypeError(f"{PREFIX}MODERATION[{action!r}] must map labels to confidences.")
+            policy[action] = {str(label): float(conf) for label, conf in rules.items()}
+        return policy
+
+    @property
+    def DUPLICATE_DISTANCE(self) -> int:
+        """``ASYNC_IMAGE_UPLOAD_DUPLICATE_DISTANCE``: most differing bits of two perceptual hashes
+        for ``duplicates``; 0 to 3 (the band index finds every match up to 3). Default: 3."""
+        return int(self._get("DUPLICATE_DISTANCE", 3))
+
     # --- models --------------------------------------------------------------------------------
     @property
     def PROCESSED_IMAGE_MODEL(self) -> str:

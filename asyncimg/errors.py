@@ -62,3 +62,8 @@ class NotFound(AsyncImgError):
 class ConfigurationError(AsyncImgError):
     code = "NOT_CONFIGURED"
     http_status = 503
+
+
+#: ``Upload.error.code`` of an upload the moderation policy (``ASYNC_IMAGE_UPLOAD_MODERATION``)
+#: rejected, at processing or by a reviewer after a hold: its processed files are deleted.
+REJECTED_BY_MODERATION = "REJECTED_BY_MODERATION"

@@ -20,6 +20,16 @@ class UploadStatus(models.TextChoices):
 #: ``PROCESSED_IMAGE_MODEL``, swappable like ``AUTH_USER_MODEL``; a project may leave it unset.
 PROCESSED_IMAGE_MODEL: str = getattr(settings, "PROCESSED_IMAGE_MODEL", "asyncimg.ProcessedImage")
 
+
+class ModerationStatus(models.TextChoices):
+    """Set only when ``ASYNC_IMAGE_UPLOAD_MODERATION`` held the upload for review."""
+
+    NONE = "", _("Not held")
+    PENDING_REVIEW = "PENDING_REVIEW", _("Pending review")
+    APPROVED = "APPROVED", _("Approved")
+    REJECTED = "REJECTED", _("Rejected")
+
+
 TERMINAL_STATUSES = frozenset({UploadStatus.READY, UploadStatus.FAILED, UploadStatus.EXPIRED})
 
 
@@ -89,6 +99,12 @@ class Upload(models.Model):
     presigned_method = models.CharField(max_length=8, default="POST", editable=False)
     presigned_headers = models.JSONField(default=dict, editable=False)
     expires_at = models.DateTimeField(_("credential expires at"))
+    #: READY uploads held by the moderation policy keep their URLs from non-staff until approved.
+    moderation_status = models.CharField(
+        max_length=16, choices=ModerationStatus.choices, blank=True, default=""
+    )
+    #: ``[{"name", "parentName", "confidence"}]``: the moderation labels the decision rests on.
+    moderation_labels = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -159,3 +175,35 @@ class UploadLimit(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class ImageFingerprint(models.Model):
+    """The perceptual hash of a READY upload's image, split for an indexed near-duplicate search.
+
+    Multi-index hashing: the 64-bit hash is stored as four 16-bit bands, each indexed with the
+    owner. Two hashes at most 3 bits apart differ in at most 3 bands, so (pigeonhole) they share
+    at least one band exactly: the candidates are the owner's rows matching any band (four index
+    lookups), and the exact distance is counted on those few rows only
+    (:mod:`asyncimg.services.analysis`).
+    """
+
+    upload = models.OneToOneField(
+        Upload, primary_key=True, on_delete=models.CASCADE, related_name="fingerprint"
+    )
+    #: ``u<user id>`` or ``s<session key>``, as :class:`asyncimg.services.owners.Owner` selects.
+    owner_ref = models.CharField(max_length=48)
+    phash = models.CharField(_("perceptual hash"), max_length=16)
+    band0 = models.IntegerField()
+    band1 = models.IntegerField()
+    band2 = models.IntegerField()
+    band3 = models.IntegerField()
+
+    class Meta:
+        verbose_name = _("image fingerprint")
+        indexes = [
+            models.Index(fields=["owner_ref", f"band{i}"], name=f"asyncimg_fp_band{i}")
+            for i in range(4)
+        ]
+
+    def __str__(self) -> str:
+        return self.phash

@@ -392,3 +392,56 @@ def test_storage_problems_fail_manage_py_check() -> None:
         pytest.raises(SystemCheckError, match=r"asyncimg\.E012"),
     ):
         call_command("check")
+
+
+# --- analyzers and moderation ----------------------------------------------------------------
+
+
+def analyzer_ids(**overrides: Any) -> list[str]:
+    from asyncimg.checks import check_analyzers
+
+    with override_settings(**overrides):
+        return [m.id or "" for m in check_analyzers()]
+
+
+def test_default_analyzers_are_clean() -> None:
+    assert analyzer_ids() == []
+
+
+@pytest.mark.parametrize(
+    "value", [["placeholder", "perceptualhash"], ["no.such.Analyzer"], 5, [""], [None]]
+)
+def test_bad_analyzers(value: Any) -> None:
+    assert analyzer_ids(ASYNC_IMAGE_UPLOAD_ANALYZERS=value) == ["asyncimg.E018"]
+
+
+def test_a_dotted_analyzer_path_is_accepted() -> None:
+    path = "tests.processor.test_analyzers.SizeProbe"
+    assert analyzer_ids(ASYNC_IMAGE_UPLOAD_ANALYZERS=["placeholder", path]) == []
+
+
+@pytest.mark.parametrize(
+    "policy",
+    ["reject", {"block": {"Violence": 50}}, {"reject": {"Violence": 150}}, {"hold": ["x"]}],
+)
+def test_bad_moderation_policy(policy: Any) -> None:
+    rekognition = ["rekognition"]
+    ids = analyzer_ids(
+        ASYNC_IMAGE_UPLOAD_MODERATION=policy, ASYNC_IMAGE_UPLOAD_ANALYZERS=rekognition
+    )
+    assert ids == ["asyncimg.E019"]
+
+
+def test_moderation_needs_rekognition() -> None:
+    policy = {"reject": {"Violence": 90}}
+    assert analyzer_ids(ASYNC_IMAGE_UPLOAD_MODERATION=policy) == ["asyncimg.E020"]
+    both = {
+        "ASYNC_IMAGE_UPLOAD_ANALYZERS": ["rekognition"],
+        "ASYNC_IMAGE_UPLOAD_MODERATION": policy,
+    }
+    assert analyzer_ids(**both) == []
+
+
+@pytest.mark.parametrize("value", [-1, 4, "x"])
+def test_duplicate_distance_range(value: Any) -> None:
+    assert analyzer_ids(ASYNC_IMAGE_UPLOAD_DUPLICATE_DISTANCE=value) == ["asyncimg.E021"]

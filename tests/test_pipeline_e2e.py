@@ -17,7 +17,7 @@ from django.db import connections
 from django.test import Client
 
 from asyncimg.management.commands.asyncimg_worker import build_worker
-from asyncimg.models import Upload, UploadStatus
+from asyncimg.models import ImageFingerprint, Upload, UploadStatus
 from config.embedded import provision
 from tests.conftest import graphql_client
 from tests.images import jpeg_bytes
@@ -115,6 +115,11 @@ async def test_upload_is_processed_and_pushed(
         assert upload.status == UploadStatus.READY
         assert upload.filename == name
         assert upload.image is not None
+        # The worker ran the default analyzers; the hash of each (identical) file is indexed.
+        assert set(upload.image.metadata["placeholder"]) == {"hash", "dataUrl"}
+        assert await ImageFingerprint.objects.filter(
+            upload_id=upload_id, phash=upload.image.metadata["perceptualHash"]
+        ).aexists()
         # Outputs stored, the temporary upload gone.
         assert upload.image.key in s3_objects
         assert all(v["key"] in s3_objects for v in upload.image.variants)

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.relay import PageInfo
 from strawberry.scalars import JSON
+from strawberry.types import Info
 
+from asyncimg.graphql.context import current_owner
+from asyncimg.graphql.resolve import orm
 from asyncimg.services.state import ImageState, UploadState, VariantState
 from asyncimg.storage import PresignedPost as PresignedPostData
 
@@ -66,6 +70,58 @@ class ImageVariant:
         )
 
 
+@strawberry.type(description="Something to paint before the first variant has loaded.")
+class ImagePlaceholder:
+    hash: str = strawberry.field(
+        description="A BlurHash (https://blurha.sh) of the image; decode it at a few pixels and "
+        "scale it up."
+    )
+    data_url: str = strawberry.field(
+        description="A tiny image (at most 16 px) as a data: URL, to paint at once, scaled up "
+        "and blurred."
+    )
+
+
+@strawberry.type(description="Something the image shows, found by the rekognition analyzer.")
+class ImageLabel:
+    name: str = strawberry.field(description='A Rekognition label name, e.g. "Dog".')
+    confidence: float = strawberry.field(description="Percent, 0 to 100.")
+
+
+@strawberry.type(description="A content-moderation label found in the image.")
+class ModerationLabel:
+    name: str = strawberry.field(description='A Rekognition moderation label, e.g. "Violence".')
+    parent_name: str = strawberry.field(description='Its top-level category; "" for a top one.')
+    confidence: float = strawberry.field(description="Percent, 0 to 100.")
+
+
+@strawberry.enum(description="Where a held image is in its review.")
+class ModerationStatus(Enum):
+    PENDING_REVIEW = strawberry.enum_value(
+        "PENDING_REVIEW",
+        description="Held by the moderation policy: `image` is withheld until a reviewer decides.",
+    )
+    APPROVED = strawberry.enum_value("APPROVED", description="A reviewer approved it.")
+    REJECTED = strawberry.enum_value(
+        "REJECTED", description="A reviewer rejected it: the upload is FAILED."
+    )
+
+
+@strawberry.type(description="The moderation review of an upload the policy held.")
+class Moderation:
+    status: ModerationStatus = strawberry.field(description="See ModerationStatus.")
+    labels: list[ModerationLabel] = strawberry.field(
+        description="The labels that held it (empty when no moderation result could be had)."
+    )
+
+
+def _duplicates(info: Info[Any, Any], image_id: str, first: int | None) -> list[ProcessedImage]:
+    from asyncimg.services import analysis
+
+    owner = current_owner(info)
+    return [ProcessedImage.from_state(i) for i in analysis.duplicates(owner, image_id, first)]
+
+
 @strawberry.type(description="The result of processing: the normalised original and its variants.")
 class ProcessedImage:
     id: strawberry.ID = strawberry.field(description="A UUID.")
@@ -79,12 +135,42 @@ class ProcessedImage:
         description="Resized copies, never larger than the original."
     )
     metadata: JSON = strawberry.field(
-        description="Dimensions, an EXIF summary (never GPS), dominant colour."
+        description="Dimensions, an EXIF summary (never GPS), and each analyzer's result under "
+        "its name (dominantColor, placeholder, perceptualHash, rekognition...)."
     )
+    placeholder: ImagePlaceholder | None = strawberry.field(
+        description="What to paint before a variant loads; null without the placeholder analyzer."
+    )
+    labels: list[ImageLabel] = strawberry.field(
+        description="What the image shows, highest confidence first (the rekognition analyzer; "
+        "empty without it)."
+    )
+
+    @strawberry.field(
+        description="Your other READY images that look the same (perceptual hashes at most "
+        "ASYNC_IMAGE_UPLOAD_DUPLICATE_DISTANCE bits apart), nearest first; at most `first` "
+        "(default 10, at most 50)."
+    )
+    def duplicates(
+        self,
+        info: Info[Any, Any],
+        first: Annotated[
+            int | None, strawberry.argument(description="How many, at most (default 10, max 50).")
+        ] = None,
+    ) -> list[ProcessedImage]:
+        return orm(_duplicates, info, str(self.id), first)
 
     @classmethod
     def from_state(cls, image: ImageState) -> ProcessedImage:
+        from asyncimg.services import analysis
+
+        found = analysis.placeholder(image.metadata)
         return cls(
+            placeholder=ImagePlaceholder(hash=found[0], data_url=found[1]) if found else None,
+            labels=[
+                ImageLabel(name=label.name, confidence=label.confidence)
+                for label in analysis.labels(image.metadata)
+            ],
             id=strawberry.ID(image.id),
             width=image.width,
             height=image.height,
@@ -108,10 +194,38 @@ class Upload:
         description="When the presigned credential stops working."
     )
     error: UploadError | None = strawberry.field(description="Set when FAILED or EXPIRED.")
-    image: ProcessedImage | None = strawberry.field(description="Set when READY.")
+    moderation: Moderation | None = strawberry.field(
+        description="Set when the moderation policy held the upload for review."
+    )
+    processed: strawberry.Private[ImageState | None]
+    withheld: strawberry.Private[bool]
+
+    @strawberry.field(
+        description="Set when READY; withheld (null) from all but staff while the upload is held "
+        "for review."
+    )
+    def image(self, info: Info[Any, Any]) -> ProcessedImage | None:
+        if self.processed is None or (self.withheld and not _is_staff(info)):
+            return None
+        return ProcessedImage.from_state(self.processed)
 
     @classmethod
     def from_state(cls, state: UploadState) -> Upload:
+        moderation = (
+            Moderation(
+                status=ModerationStatus(state.moderation_status),
+                labels=[
+                    ModerationLabel(
+                        name=str(label.get("name", "")),
+                        parent_name=str(label.get("parentName", "")),
+                        confidence=float(label.get("confidence", 0)),
+                    )
+                    for label in state.moderation_labels
+                ],
+            )
+            if state.moderation_status
+            else None
+        )
         return cls(
             id=strawberry.ID(state.id),
             status=UploadStatus(state.status),
@@ -124,8 +238,21 @@ class Upload:
             error=UploadError(code=state.error_code, message=state.error_message)
             if state.error_code
             else None,
-            image=ProcessedImage.from_state(state.image) if state.image else None,
+            moderation=moderation,
+            processed=state.image,
+            withheld=state.withheld,
         )
+
+
+def _is_staff(info: Info[Any, Any]) -> bool:
+    # The user is already loaded (the view's request, the websocket's AuthMiddleware): no query.
+    context = info.context
+    request = context.get("request") if isinstance(context, dict) else context.request
+    scope = getattr(request, "scope", None)
+    user = scope.get("user") if scope is not None and "user" in scope else None
+    if user is None:
+        user = getattr(request, "user", None)
+    return bool(getattr(user, "is_staff", False))
 
 
 @strawberry.type(

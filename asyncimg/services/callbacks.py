@@ -24,7 +24,14 @@ from django.db import IntegrityError, router, transaction
 from asyncimg import logs, metrics
 from asyncimg.conf import app_settings
 from asyncimg.errors import AsyncImgError
-from asyncimg.models import AbstractProcessedImage, CallbackEvent, Upload, UploadStatus
+from asyncimg.models import (
+    AbstractProcessedImage,
+    CallbackEvent,
+    ModerationStatus,
+    Upload,
+    UploadStatus,
+)
+from asyncimg.services import analysis
 from asyncimg.services.state import UploadState
 from asyncimg.services.transitions import transition
 from asyncimg.signals import upload_failed, upload_processed
@@ -266,6 +273,11 @@ def apply_callback(
         elif state.status == UploadStatus.FAILED:
             upload_failed.send(sender=Upload, state=state)
 
+    def after_reject(state: UploadState) -> None:
+        # Rejected by moderation: what the processor stored must not stay reachable.
+        discard_outputs(payload.upload_id)
+        after_commit(state)
+
     using = router.db_for_write(Upload)
     try:
         with transaction.atomic(using=using):
@@ -283,16 +295,34 @@ def apply_callback(
                 )
             else:
                 assert payload.image is not None
-                image = image_model.objects.using(using).create(**payload.image.model_fields())
-                created_image.append(image)
-                state = transition(
-                    payload.upload_id,
-                    UploadStatus.READY,
-                    on_commit=after_commit,
-                    image_id=image.pk,
-                    error_code="",
-                    error_message="",
-                )
+                decision, labels = analysis.moderation_decision(payload.image.metadata)
+                if decision == analysis.REJECT:
+                    state = transition(
+                        payload.upload_id,
+                        UploadStatus.FAILED,
+                        on_commit=after_reject,
+                        error_code=analysis.REJECTED_BY_MODERATION,
+                        error_message=analysis.REJECTED_MESSAGE,
+                        moderation_labels=labels,
+                    )
+                else:
+                    image = image_model.objects.using(using).create(**payload.image.model_fields())
+                    created_image.append(image)
+                    held = decision == analysis.HOLD
+                    state = transition(
+                        payload.upload_id,
+                        UploadStatus.READY,
+                        on_commit=after_commit,
+                        image_id=image.pk,
+                        error_code="",
+                        error_message="",
+                        moderation_status=ModerationStatus.PENDING_REVIEW if held else "",
+                        moderation_labels=labels,
+                    )
+                    if state is not None:
+                        analysis.record_fingerprint(
+                            payload.upload_id, payload.image.metadata, using=using
+                        )
             if state is None:
                 raise _Ignored
             # Last, so that a duplicate (unique eventId) rolls the whole change back.

@@ -54,9 +54,21 @@ class UploadState:
     image: ImageState | None
     #: channel-group name of the owner (see :func:`asyncimg.services.publish.owner_group`)
     owner_key: str
+    #: "" unless the moderation policy held the upload (PENDING_REVIEW, APPROVED, REJECTED)
+    moderation_status: str = ""
+    moderation_labels: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def withheld(self) -> bool:
+        """The image's URLs are for staff only: held for review, or rejected after review."""
+        return self.moderation_status in {"PENDING_REVIEW", "REJECTED"}
 
     @property
     def is_terminal(self) -> bool:
+        """Final, and no further change will be published: a READY upload held for review
+        still changes once more (approved, or rejected to FAILED)."""
+        if self.moderation_status == "PENDING_REVIEW":
+            return False
         return self.status in {"READY", "FAILED", "EXPIRED"}
 
     @classmethod
@@ -76,6 +88,8 @@ class UploadState:
             error_message=upload.error_message,
             image=image_state(upload.image) if upload.image is not None else None,
             owner_key=owner_key(upload.owner_id, upload.session_key or None),
+            moderation_status=upload.moderation_status,
+            moderation_labels=tuple(upload.moderation_labels or ()),
         )
 
     def to_message(self) -> dict[str, Any]:
@@ -117,6 +131,8 @@ class UploadState:
                 "metadata": image.metadata,
             },
             "owner_key": self.owner_key,
+            "moderation_status": self.moderation_status,
+            "moderation_labels": list(self.moderation_labels),
         }
 
     @classmethod
@@ -128,6 +144,7 @@ class UploadState:
                 "created_at": datetime.fromisoformat(data["created_at"]),
                 "updated_at": datetime.fromisoformat(data["updated_at"]),
                 "expires_at": datetime.fromisoformat(data["expires_at"]),
+                "moderation_labels": tuple(data.get("moderation_labels") or ()),
                 "image": ImageState(
                     **{
                         **image,

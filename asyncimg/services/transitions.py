@@ -4,6 +4,11 @@
 out of order, so a later state may skip earlier ones (``succeeded`` before ``processing`` lands on
 READY directly); terminal states never change. Two concurrent transitions cannot both win: the
 UPDATE's ``WHERE status IN (...)`` lets exactly one of them match the row.
+
+One exception, :func:`review`: a READY upload that the moderation policy held (PENDING_REVIEW)
+is decided once by a reviewer: approved (stays READY) or rejected (READY → FAILED with
+REJECTED_BY_MODERATION). The same conditional UPDATE, on ``moderation_status`` as well, so two
+reviewers cannot both decide.
 """
 
 from __future__ import annotations
@@ -106,3 +111,55 @@ def _record(state: UploadState, source: str, left_at: datetime, created_at: date
             version=state.version,
         )
     )
+
+
+def review(upload_id: Any, *, approve: bool) -> UploadState | None:
+    """A reviewer's decision on a held upload; None when it is not (or no longer) held.
+
+    Published like every transition; a rejection also deletes the outputs, the image row and its
+    fingerprint, and sends :data:`~asyncimg.signals.upload_failed`.
+    """
+    from django.apps import apps
+
+    from asyncimg.conf import app_settings
+    from asyncimg.models import ImageFingerprint, ModerationStatus
+    from asyncimg.services.analysis import REJECTED_BY_MODERATION, REJECTED_MESSAGE
+    from asyncimg.services.callbacks import discard_outputs
+
+    def rejected(state: UploadState) -> None:
+        discard_outputs(upload_id)
+        publish_failure(state)
+
+    using = router.db_for_write(Upload)
+    held = Upload.objects.using(using).filter(
+        pk=upload_id, status=S.READY, moderation_status=ModerationStatus.PENDING_REVIEW
+    )
+    if approve:
+        changes: dict[str, Any] = {"moderation_status": ModerationStatus.APPROVED}
+    else:
+        changes = {
+            "status": S.FAILED,
+            "moderation_status": ModerationStatus.REJECTED,
+            "error_code": REJECTED_BY_MODERATION,
+            "error_message": REJECTED_MESSAGE,
+            "image": None,
+        }
+    with transaction.atomic(using=using):
+        image_id = held.values_list("image_id", flat=True).first()
+        if not held.update(version=F("version") + 1, updated_at=timezone.now(), **changes):
+            return None
+        if not approve:
+            ImageFingerprint.objects.using(using).filter(upload_id=upload_id).delete()
+            image_model: Any = apps.get_model(app_settings.PROCESSED_IMAGE_MODEL)
+            image_model.objects.using(using).filter(pk=image_id).delete()
+        upload = Upload.objects.using(using).select_related("image").get(pk=upload_id)
+        state = UploadState.from_model(upload)
+        decided = publish if approve else rejected
+
+        def committed() -> None:
+            if not approve:  # READY -> FAILED: counted and logged like every other transition
+                _record(state, S.READY, upload.created_at, upload.created_at)
+            decided(state)
+
+        transaction.on_commit(committed, using=using)
+    return state

@@ -29,6 +29,7 @@ from typing import Any, Final
 import pillow_heif
 from PIL import ExifTags, Image, ImageCms, features
 
+from asyncimg_processor.analyzers import DEFAULT_ANALYZERS, AnalysisInput, Analyzer, analyze, load
 from asyncimg_processor.errors import (
     CONTENT_TYPE_MISMATCH,
     CORRUPT_IMAGE,
@@ -140,6 +141,9 @@ class ProcessOptions:
     #: transparent original whose WebP encoder would not fit is stored as PNG, which is
     #: encoded row by row.
     encode_memory: int = 320 * 1024 * 1024
+    #: Run on the working image while the encoders run (see :mod:`asyncimg_processor.analyzers`);
+    #: their results go into the metadata under their names.
+    analyzers: tuple[Analyzer, ...] = field(default_factory=lambda: load(DEFAULT_ANALYZERS))
 
     def __post_init__(self) -> None:
         unknown = set(self.formats) - {"webp", "jpeg"}
@@ -648,7 +652,7 @@ def _produce(source: _Source, size: int, options: ProcessOptions) -> ProcessResu
     # as the original's encoder is done with them: the full-size frame is the biggest
     # allocation of the job.
     work = source.work
-    outputs, dominant = _render(work, plan, options)
+    outputs, analysis = _render(work, plan, source.has_alpha, options)
     metadata: dict[str, Any] = {
         "width": source.width,
         "height": source.height,
@@ -662,8 +666,8 @@ def _produce(source: _Source, size: int, options: ProcessOptions) -> ProcessResu
         "hasAlpha": source.has_alpha,
         "colorProfile": source.colour,
         "exif": _exif_summary(source.exif),
-        "dominantColor": dominant,
         "scaledToFit": plan.scaled_to_fit,
+        **analysis,
     }
     # Without a separate original, the largest variant stands in for it.
     variants = outputs[1:] if options.include_original else outputs
@@ -674,16 +678,18 @@ def _produce(source: _Source, size: int, options: ProcessOptions) -> ProcessResu
 
 
 def _render(
-    work: list[Image.Image], plan: _Plan, options: ProcessOptions
-) -> tuple[list[Output], str | None]:
-    """Encode the original and the variants; return them (original first) and the dominant colour.
+    work: list[Image.Image], plan: _Plan, has_alpha: bool, options: ProcessOptions
+) -> tuple[list[Output], dict[str, Any]]:
+    """Encode the original and the variants; return them (original first) and the analyzers'
+    results.
 
     ``work`` holds the only reference to the frame, still in stored orientation. The first,
     largest variant is resized from it in horizontal strips on the pool (see :func:`_shrink`);
     every smaller size is resized from the previous one in that orientation and only the (small)
     results are turned upright, which is cheaper than rotating the full-size source first.
     Encoding dominates the cost and Pillow releases the GIL while encoding and resizing, so the
-    encoders run in a small pool while this thread produces the next, smaller, size.
+    encoders run in a small pool while this thread produces the next, smaller, size, then runs
+    the analyzers on the smallest one (turned upright), which is all they need.
 
     Transparent images are resized premultiplied (``RGBa``, what Pillow's own RGBA resize does
     internally for every call): converted strip by strip on the way down, and back to ``RGBA``
@@ -740,9 +746,18 @@ def _render(
             claimed = claimed or as_is
             quality = options.webp_quality if target.format == "webp" else options.jpeg_quality
             submit(target, _encode_upright, source, plan, target, quality, options)
-        dominant = _dominant_color(current)
+        analysis = analyze(_analysis_input(current, plan, has_alpha), options.analyzers)
         outputs = [f.result() for f in futures]
-    return outputs, dominant
+    return outputs, analysis
+
+
+def _analysis_input(current: Image.Image, plan: _Plan, has_alpha: bool) -> AnalysisInput:
+    # ``current`` may be the very object an encoder is saving: only read it (transpose and
+    # convert make new images; Image.save's parameters live on the object being saved).
+    im = current.transpose(plan.transpose) if plan.transpose is not None else current
+    if im.mode == "RGBa":
+        im = im.convert("RGBA")
+    return AnalysisInput(im, plan.width, plan.height, has_alpha)
 
 
 #: Output rows per strip of the first resize: small enough that the strips' temporaries stay a
@@ -876,29 +891,6 @@ def _flatten(im: Image.Image) -> Image.Image:
 
 
 # --- metadata ----------------------------------------------------------------------------------
-
-
-def _dominant_color(im: Image.Image) -> str | None:
-    """The most common colour as ``#rrggbb``, ignoring transparent pixels (None if all are).
-
-    Counts pixels of a 32 px thumbnail in 4-bit-per-channel buckets and averages the fullest
-    bucket: cheap (1 024 pixels) and stable, good enough for a placeholder background.
-    """
-    small = im.resize((32, 32), Image.Resampling.BILINEAR).convert("RGBA").tobytes()
-    buckets: dict[int, list[int]] = {}
-    for i in range(0, len(small), 4):
-        r, g, b, a = small[i], small[i + 1], small[i + 2], small[i + 3]
-        if a < 128:
-            continue
-        bucket = buckets.setdefault((r >> 4) << 8 | (g >> 4) << 4 | (b >> 4), [0, 0, 0, 0])
-        bucket[0] += 1
-        bucket[1] += r
-        bucket[2] += g
-        bucket[3] += b
-    if not buckets:
-        return None
-    count, r, g, b = max(buckets.values(), key=lambda v: v[0])
-    return f"#{r // count:02x}{g // count:02x}{b // count:02x}"
 
 
 def _exif_summary(exif: Image.Exif | None) -> dict[str, Any]:

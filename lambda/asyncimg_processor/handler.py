@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
+from asyncimg_processor.analyzers import DEFAULT_ANALYZERS, load
 from asyncimg_processor.callback import (
     CallbackClient,
     CallbackPayload,
@@ -105,6 +106,7 @@ class HandlerConfig:
             allowed_types=frozenset(
                 _words(env.get("ASYNCIMG_ALLOWED_TYPES"), tuple(DEFAULT_ALLOWED_TYPES))
             ),
+            analyzers=load(_names(env.get("ASYNCIMG_ANALYZERS"), DEFAULT_ANALYZERS)),
         )
         return cls(
             callback_url=url,
@@ -125,6 +127,13 @@ def _ints(value: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
 
 def _words(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(v.strip().lower() for v in value.split(",") if v.strip()) if value else default
+
+
+def _names(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    # Case kept (analyzer names are camelCase, dotted paths are Python names); "" means none.
+    if value is None:
+        return default
+    return tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def _load_secret(env: Mapping[str, str]) -> str:

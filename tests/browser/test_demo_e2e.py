@@ -100,6 +100,13 @@ def upload_three_photos_and_an_svg(
         srcset = card.locator("img.thumb").get_attribute("srcset") or ""
         assert "320w" in srcset, srcset
         assert card.locator("picture source[type='image/webp']").count() == 1
+        # The inline placeholder was painted behind the thumbnail (it needs no request), and
+        # the thumbnail showed once loaded.
+        frame = card.locator(".frame")
+        assert frame.get_attribute("data-painted") == "placeholder"
+        background = frame.evaluate("(el) => el.style.backgroundImage")
+        assert background.startswith('url("data:image/webp;base64,'), background
+        assert card.locator("img.thumb").evaluate("(el) => el.style.opacity") == "1"
     assert cards.count() == 4
     dims = page.locator(".card", has_text="dunes.jpg").locator(".meta").inner_text()
     assert dims.startswith("1200\u00d7800 · JPEG"), dims  # U+00D7 multiplication sign

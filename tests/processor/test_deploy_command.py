@@ -73,6 +73,7 @@ def test_dry_run_prints_build_and_deploy(deploy_settings: Any) -> None:
         "AllowedTypes": (
             "image/jpeg,image/png,image/webp,image/gif,image/heic,image/heif,image/avif"
         ),
+        "Analyzers": "placeholder,dominantColor,perceptualHash",
         "AlarmEmail": "",
         "SubnetIds": "",
         "SecurityGroupIds": "",

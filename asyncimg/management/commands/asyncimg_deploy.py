@@ -209,6 +209,7 @@ def processor_env() -> dict[str, str]:
         "ASYNCIMG_MAX_PIXELS": str(app_settings.MAX_PIXELS),
         "ASYNCIMG_MAX_BYTES": str(app_settings.PRESIGNED_URL_CONTENT_LENGTH),
         "ASYNCIMG_ALLOWED_TYPES": ",".join(app_settings.ALLOWED_CONTENT_TYPES),
+        "ASYNCIMG_ANALYZERS": ",".join(app_settings.ANALYZERS),
     }
 
 
@@ -496,6 +497,7 @@ class AzurePlan:
             "maxPixels": env["ASYNCIMG_MAX_PIXELS"],
             "maxBytes": env["ASYNCIMG_MAX_BYTES"],
             "allowedTypes": env["ASYNCIMG_ALLOWED_TYPES"],
+            "analyzers": env["ASYNCIMG_ANALYZERS"],
             "processor": self.processor,
             "deployEventSubscription": "true" if subscribe else "false",
         }
@@ -748,6 +750,7 @@ class Command(BaseCommand):
             "MaxPixels": str(app_settings.MAX_PIXELS),
             "MaxBytes": str(app_settings.PRESIGNED_URL_CONTENT_LENGTH),
             "AllowedTypes": ",".join(app_settings.ALLOWED_CONTENT_TYPES),
+            "Analyzers": ",".join(app_settings.ANALYZERS),
             "AlarmEmail": options.get("alarm_email") or "",
             "SubnetIds": options.get("subnet_ids") or "",
             "SecurityGroupIds": options.get("security_group_ids") or "",

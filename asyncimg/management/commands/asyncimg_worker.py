@@ -22,6 +22,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from asyncimg.conf import app_settings
+from asyncimg_processor.analyzers import load
 from asyncimg_processor.callback import CallbackClient
 from asyncimg_processor.core import ProcessOptions
 from asyncimg_processor.handler import HandlerConfig, handle_event, handle_parsed
@@ -53,6 +54,7 @@ def handler_config() -> HandlerConfig:
             max_pixels=app_settings.MAX_PIXELS,
             max_bytes=app_settings.PRESIGNED_URL_CONTENT_LENGTH,
             allowed_types=frozenset(app_settings.ALLOWED_CONTENT_TYPES),
+            analyzers=load(app_settings.ANALYZERS),
         ),
     )
 

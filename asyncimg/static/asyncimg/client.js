@@ -163,6 +163,14 @@ var UploadFieldsFragmentDoc = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -170,6 +178,14 @@ var UploadFieldsFragmentDoc = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
@@ -207,6 +223,14 @@ var TicketFieldsFragmentDoc = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -214,6 +238,14 @@ var TicketFieldsFragmentDoc = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
@@ -243,6 +275,14 @@ var RequestImageUploadDocument = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -250,6 +290,14 @@ var RequestImageUploadDocument = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
@@ -291,6 +339,14 @@ var RequestImageUploadsDocument = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -298,6 +354,14 @@ var RequestImageUploadsDocument = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
@@ -339,6 +403,14 @@ var CancelUploadDocument = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -346,6 +418,14 @@ var CancelUploadDocument = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
@@ -375,6 +455,14 @@ var ImageProcessedDocument = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -382,6 +470,14 @@ var ImageProcessedDocument = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
@@ -411,6 +507,14 @@ var UploadEventsDocument = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -418,6 +522,14 @@ var UploadEventsDocument = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width

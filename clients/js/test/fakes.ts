@@ -239,6 +239,7 @@ export function uploadOf(overrides: Partial<Upload> = {}): Upload {
     updatedAt: "2026-01-01T00:00:00+00:00",
     expiresAt: "2026-01-01T00:16:40+00:00",
     error: null,
+    moderation: null,
     image: null,
     ...overrides,
   };
@@ -264,6 +265,8 @@ export const IMAGE: NonNullable<Upload["image"]> = {
   format: "jpeg",
   url: "https://cdn.example.com/o.jpg",
   metadata: {},
+  placeholder: { hash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj", dataUrl: "data:image/webp;base64,UklGRg==" },
+  labels: [{ name: "Cat", confidence: 98.5 }],
   variants: [
     {
       name: "800w.webp",

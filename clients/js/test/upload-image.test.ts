@@ -103,6 +103,8 @@ describe("uploadImage", () => {
     const ready = await done;
     expect(ready.status).toBe("READY");
     expect(ready.image?.variants).toHaveLength(3);
+    expect(ready.image?.placeholder?.dataUrl).toMatch(/^data:image\/webp;base64,/);
+    expect(ready.image?.labels).toEqual([{ name: "Cat", confidence: 98.5 }]);
     // The ticket's PENDING (its repetition as the subscription's current state is dropped),
     // then the changes.
     expect(updates).toEqual(["PENDING", "PROCESSING", "READY"]);

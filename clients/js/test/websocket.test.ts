@@ -59,6 +59,9 @@ describe("connecting", () => {
     expect(second.payload.variables).toEqual({ uploadId: "b" });
     expect(first.payload.query).toContain("subscription ImageProcessed($uploadId: ID!)");
     expect(first.payload.query).toContain("fragment UploadFields on Upload");
+    // The placeholder is selected, so a READY upload carries it (the demo paints it first).
+    expect(first.payload.query).toMatch(/placeholder \{\s*hash\s*dataUrl\s*\}/);
+    expect(first.payload.query).toMatch(/moderation \{\s*status/);
     expect(FakeWebSocket.instances).toHaveLength(1);
     c.dispose();
   });

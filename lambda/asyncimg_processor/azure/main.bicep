@@ -37,6 +37,8 @@ param variantFormats string = 'webp,jpeg'
 param maxPixels string = '50000000'
 param maxBytes string = '10485760'
 param allowedTypes string = 'image/jpeg,image/png,image/webp,image/gif,image/heic,image/heif,image/avif'
+@description('Analyzers run on every image (ASYNC_IMAGE_UPLOAD_ANALYZERS).')
+param analyzers string = 'placeholder,dominantColor,perceptualHash'
 
 @allowed(['function', 'worker'])
 param processor string = 'function'
@@ -214,6 +216,7 @@ resource functionApp 'Microsoft.Web/sites@2023-12-01' = if (isFunction) {
         { name: 'ASYNCIMG_MAX_PIXELS', value: maxPixels }
         { name: 'ASYNCIMG_MAX_BYTES', value: maxBytes }
         { name: 'ASYNCIMG_ALLOWED_TYPES', value: allowedTypes }
+        { name: 'ASYNCIMG_ANALYZERS', value: analyzers }
       ]
     }
   }

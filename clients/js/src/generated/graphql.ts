@@ -22,6 +22,15 @@ export type Scalars = {
   JSON: { input: unknown; output: unknown; }
 };
 
+/** Where a held image is in its review. */
+export type ModerationStatus =
+  /** A reviewer approved it. */
+  | 'APPROVED'
+  /** Held by the moderation policy: `image` is withheld until a reviewer decides. */
+  | 'PENDING_REVIEW'
+  /** A reviewer rejected it: the upload is FAILED. */
+  | 'REJECTED';
+
 /** What the client declares about the file it is about to upload. */
 export type RequestImageUploadInput = {
   /** One of the allowed image types, e.g. image/jpeg (never SVG). */
@@ -47,42 +56,42 @@ export type UploadStatus =
   /** The file is in storage and waits for the processor. */
   | 'UPLOADED';
 
-export type UploadFieldsFragment = { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null };
+export type UploadFieldsFragment = { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, moderation: { status: ModerationStatus, labels: Array<{ name: string, parentName: string, confidence: number }> } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, placeholder: { hash: string, dataUrl: string } | null, labels: Array<{ name: string, confidence: number }>, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null };
 
-export type TicketFieldsFragment = { upload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null }, presignedPost: { url: string, fields: unknown, expiresAt: string, method: string, headers: unknown } };
+export type TicketFieldsFragment = { upload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, moderation: { status: ModerationStatus, labels: Array<{ name: string, parentName: string, confidence: number }> } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, placeholder: { hash: string, dataUrl: string } | null, labels: Array<{ name: string, confidence: number }>, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null }, presignedPost: { url: string, fields: unknown, expiresAt: string, method: string, headers: unknown } };
 
 export type RequestImageUploadMutationVariables = Exact<{
   input: RequestImageUploadInput;
 }>;
 
 
-export type RequestImageUploadMutation = { requestImageUpload: { upload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null }, presignedPost: { url: string, fields: unknown, expiresAt: string, method: string, headers: unknown } } };
+export type RequestImageUploadMutation = { requestImageUpload: { upload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, moderation: { status: ModerationStatus, labels: Array<{ name: string, parentName: string, confidence: number }> } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, placeholder: { hash: string, dataUrl: string } | null, labels: Array<{ name: string, confidence: number }>, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null }, presignedPost: { url: string, fields: unknown, expiresAt: string, method: string, headers: unknown } } };
 
 export type RequestImageUploadsMutationVariables = Exact<{
   inputs: Array<RequestImageUploadInput> | RequestImageUploadInput;
 }>;
 
 
-export type RequestImageUploadsMutation = { requestImageUploads: Array<{ upload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null }, presignedPost: { url: string, fields: unknown, expiresAt: string, method: string, headers: unknown } }> };
+export type RequestImageUploadsMutation = { requestImageUploads: Array<{ upload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, moderation: { status: ModerationStatus, labels: Array<{ name: string, parentName: string, confidence: number }> } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, placeholder: { hash: string, dataUrl: string } | null, labels: Array<{ name: string, confidence: number }>, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null }, presignedPost: { url: string, fields: unknown, expiresAt: string, method: string, headers: unknown } }> };
 
 export type CancelUploadMutationVariables = Exact<{
   id: Scalars['ID']['input'];
 }>;
 
 
-export type CancelUploadMutation = { cancelUpload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null } };
+export type CancelUploadMutation = { cancelUpload: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, moderation: { status: ModerationStatus, labels: Array<{ name: string, parentName: string, confidence: number }> } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, placeholder: { hash: string, dataUrl: string } | null, labels: Array<{ name: string, confidence: number }>, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null } };
 
 export type ImageProcessedSubscriptionVariables = Exact<{
   uploadId: Scalars['ID']['input'];
 }>;
 
 
-export type ImageProcessedSubscription = { imageProcessed: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null } };
+export type ImageProcessedSubscription = { imageProcessed: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, moderation: { status: ModerationStatus, labels: Array<{ name: string, parentName: string, confidence: number }> } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, placeholder: { hash: string, dataUrl: string } | null, labels: Array<{ name: string, confidence: number }>, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null } };
 
 export type UploadEventsSubscriptionVariables = Exact<{ [key: string]: never; }>;
 
 
-export type UploadEventsSubscription = { uploadEvents: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null } };
+export type UploadEventsSubscription = { uploadEvents: { id: string, status: UploadStatus, filename: string, contentType: string, size: number, createdAt: string, updatedAt: string, expiresAt: string, error: { code: string, message: string } | null, moderation: { status: ModerationStatus, labels: Array<{ name: string, parentName: string, confidence: number }> } | null, image: { id: string, width: number, height: number, format: string, url: string, metadata: unknown, placeholder: { hash: string, dataUrl: string } | null, labels: Array<{ name: string, confidence: number }>, variants: Array<{ name: string, width: number, height: number, format: string, url: string, size: number }> } | null } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -116,6 +125,14 @@ export const UploadFieldsFragmentDoc = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -123,6 +140,14 @@ export const UploadFieldsFragmentDoc = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
@@ -160,6 +185,14 @@ export const TicketFieldsFragmentDoc = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -167,6 +200,14 @@ export const TicketFieldsFragmentDoc = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
@@ -196,6 +237,14 @@ export const RequestImageUploadDocument = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -203,6 +252,14 @@ export const RequestImageUploadDocument = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
@@ -244,6 +301,14 @@ export const RequestImageUploadsDocument = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -251,6 +316,14 @@ export const RequestImageUploadsDocument = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
@@ -292,6 +365,14 @@ export const CancelUploadDocument = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -299,6 +380,14 @@ export const CancelUploadDocument = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
@@ -328,6 +417,14 @@ export const ImageProcessedDocument = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -335,6 +432,14 @@ export const ImageProcessedDocument = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
@@ -364,6 +469,14 @@ export const UploadEventsDocument = new TypedDocumentString(`
     code
     message
   }
+  moderation {
+    status
+    labels {
+      name
+      parentName
+      confidence
+    }
+  }
   image {
     id
     width
@@ -371,6 +484,14 @@ export const UploadEventsDocument = new TypedDocumentString(`
     format
     url
     metadata
+    placeholder {
+      hash
+      dataUrl
+    }
+    labels {
+      name
+      confidence
+    }
     variants {
       name
       width
