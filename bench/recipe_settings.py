@@ -10,6 +10,9 @@ ROOT_URLCONF = "bench.recipe_app"
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+        # redis-py 8 reads with a 5 s socket timeout by default, which tears down every idle
+        # consumer's blocking BZPOPMIN (django/channels_redis#422); the workaround from that
+        # issue: no socket timeout.
+        "CONFIG": {"hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": None}]},
     }
 }
