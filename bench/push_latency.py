@@ -876,7 +876,7 @@ def main() -> None:
     parser.add_argument(
         "--systems", default="ours,recipe", help="ours and/or recipe (bench/recipe_app.py)"
     )
-    parser.add_argument("--ladder-start", type=float, default=50.0, help="first rung, per s")
+    parser.add_argument("--ladder-start", type=float, default=20.0, help="first rung, per s")
     parser.add_argument("--ladder-max", type=float, default=2000.0, help="last rung, per s")
     parser.add_argument("--ladder-subscribers", type=int, default=100)
     parser.add_argument("--ladder-rounds", type=int, default=3)
@@ -1001,7 +1001,8 @@ def goal_lines(
     t50 = percentile(transport.latencies, 50)
     p99 = ours["p99"] / recipe["p99"]
     ours_rate, recipe_rate = best_rate(ladders["ours"]), best_rate(ladders["recipe"])
-    rate = ours_rate / recipe_rate if recipe_rate else float("inf")
+    # Neither sustaining the first rung is no evidence either way: a miss, said so.
+    rate = ours_rate / recipe_rate if recipe_rate else (float("inf") if ours_rate else 0.0)
     lost = sum(lv.lost for lv, _ in results["ours"]) + sum(r.level.lost for r in ladders["ours"])
     dup = sum(lv.duplicated for lv, _ in results["ours"]) + sum(
         r.level.duplicated for r in ladders["ours"]
