@@ -32,8 +32,10 @@ import asyncio
 import contextlib
 import json
 import multiprocessing as mp
+import os
 import random
 import resource
+import signal
 import sys
 import time
 from collections import defaultdict
@@ -43,6 +45,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
 
+import bench.push_latency  # noqa: E402
 from bench._report import percentile, write_section  # noqa: E402
 from bench._support import RedisServer, UvicornServer  # noqa: E402
 from bench.push_latency import (  # noqa: E402
@@ -57,6 +60,9 @@ from bench.push_latency import (  # noqa: E402
 )
 
 DEADLINE = 60.0
+# A database of its own (push_latency's helpers read the name at call time): the two scripts
+# may run at the same time without dropping each other's.
+bench.push_latency.DB_NAME = "asyncimg_bench_subscriptions"
 #: goals of issue 16
 MEMORY_GOAL = 1.3
 RATE_GOAL = 1000.0
@@ -192,6 +198,15 @@ class Clients:
             self.process.terminate()
 
 
+async def written(path: Path) -> None:
+    """Wait until the traced server wrote ``path`` (a snapshot of a big heap takes a while)."""
+    deadline = time.monotonic() + 300
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the traced server did not write {path}")
+        await asyncio.sleep(0.5)
+
+
 # --- one system ----------------------------------------------------------------------------------
 
 
@@ -216,6 +231,9 @@ async def measure(
         warm.stop()
         procs[0] = Clients(server, cookie, bare)
         await asyncio.sleep(1.0)
+        if args.tracemalloc and not bare:
+            os.kill(pid, signal.SIGUSR1)  # the baseline snapshot
+            await written(Path(args.tracemalloc).with_suffix(".baseline"))
         rss0 = rss_kb(pid)
         cpu0 = server.cpu_seconds()
         todo = uploads[args.warm : args.warm + args.subscriptions]
@@ -240,6 +258,13 @@ async def measure(
         out["rss0_kb"] = rss0
         out["rss1_kb"] = rss_kb(pid)
         out["per_conn_kb"] = (out["rss1_kb"] - rss0) / max(1, opened)
+        if args.tracemalloc and not bare:
+            os.kill(pid, signal.SIGUSR1)
+            await written(Path(args.tracemalloc))
+            out["tracemalloc"] = Path(args.tracemalloc).read_text()
+            log(
+                f"  tracemalloc, growth with all open (bytes, blocks, where):\n{out['tracemalloc']}"
+            )
         log(
             f"{name}: {opened:,} open in {out['wall']:.1f} s = {out['rate']:.0f}/s "
             f"({out['failed']} failed); RSS {rss0 / 1024:.0f} → {out['rss1_kb'] / 1024:.0f} MB = "
@@ -323,9 +348,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="500 subscriptions, no report")
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument(
+        "--tracemalloc",
+        metavar="FILE",
+        help="serve ours under tracemalloc (bench/traced_asgi.py); write its growth to FILE",
+    )
     args = parser.parse_args()
     if args.quick:
         args.subscriptions, args.pushes = 500, 100
+    if args.tracemalloc:
+        for stale in (Path(args.tracemalloc), Path(args.tracemalloc).with_suffix(".baseline")):
+            stale.unlink(missing_ok=True)
     limit = raise_fd_limit(args.subscriptions * 2 + 1000)
     log(f"file descriptor limit {limit}")
     rng = random.Random(args.seed)
@@ -339,12 +372,13 @@ def main() -> None:
         ((user_id, session),) = make_users(1)
         uploads = make_uploads([user_id] * (args.subscriptions + args.warm))
         cookie = f"sessionid={session}"
-        for name, app in (
-            ("bare", "bench.bare_ws_app:application"),
-            ("ours", "config.asgi:application"),
-        ):
+        ours_app = (
+            "bench.traced_asgi:application" if args.tracemalloc else "config.asgi:application"
+        )
+        for name, app in (("bare", "bench.bare_ws_app:application"), ("ours", ours_app)):
+            traced = {**env, "BENCH_TRACEMALLOC_OUT": args.tracemalloc or ""}
             server = UvicornServer(
-                env, name=f"subs-{name}", app=app, extra_args=["--log-level", "warning"]
+                traced, name=f"subs-{name}", app=app, extra_args=["--log-level", "warning"]
             )
             server.start()
             try:
@@ -408,6 +442,25 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, goals: 
             f"{r['server_cpu'] / max(1, r['opened']) * 1e3:.2f} ms | {r['client_cpu']:.1f} s |"
         )
     lines += ["", "Goals (this run):", "", *goals]
+    ours = results["ours"]
+    busy = ours["server_cpu"] / max(ours["wall"], 1e-9)
+    lines += [
+        "",
+        f"Where the open time goes: while opening, our server used {busy:.2f} cores "
+        f"({ours['server_cpu'] / max(1, ours['opened']) * 1e3:.1f} ms CPU per open). Below one "
+        "core the process is waiting, not computing: each open makes three database round "
+        "trips (the session, the user — Channels' `AuthMiddlewareStack` — and the upload's "
+        "current state), and every one of them goes through `database_sync_to_async`, which "
+        "runs all of the process' ORM calls one at a time on a single thread, so opens queue "
+        "behind each other's queries. What would close it without forking Channels: read the "
+        "session and user once per connection in one query (a custom auth middleware), and "
+        "run the subscription's state read with the async ORM on a connection pool rather "
+        "than the one shared thread. Memory: see the tracemalloc notes in the report "
+        "(`--tracemalloc FILE` serves ours under `bench/traced_asgi.py` and prints what grew "
+        "with every subscription open).",
+    ]
+    if ours.get("tracemalloc"):
+        lines += ["", "```", ours["tracemalloc"].strip(), "```"]
     return "\n".join(lines)
 
 
