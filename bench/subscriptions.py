@@ -107,6 +107,7 @@ async def _client_main(conn: Any, ws_url: str, origin: str, cookie: str, bare: b
     readers: list[asyncio.Task[None]] = []
     receipts: dict[str, list[tuple[str, int]]] = defaultdict(list)
     errors: list[str] = []
+    opened: list[str] = []
 
     async def reader(ws: Any, upload_id: str) -> None:
         with contextlib.suppress(Exception):
@@ -138,10 +139,13 @@ async def _client_main(conn: Any, ws_url: str, origin: str, cookie: str, bare: b
             "payload": {"query": SUBSCRIBE, "variables": {"id": upload_id}},
         }
         await ws.send(json.dumps(subscribe))
-        first = json.loads(await asyncio.wait_for(ws.recv(), DEADLINE))
-        if not bare and first["payload"]["data"]["imageProcessed"]["status"] != "PENDING":
-            raise RuntimeError(f"first state {first}")
+        raw = await asyncio.wait_for(ws.recv(), DEADLINE)
+        first = json.loads(raw)
+        data = (first.get("payload") or {}).get("data") if first.get("type") == "next" else None
+        if not bare and (data or {}).get("imageProcessed", {}).get("status") != "PENDING":
+            raise RuntimeError(f"first message {str(raw)[:200]}")
         sockets.append(ws)
+        opened.append(upload_id)
         readers.append(asyncio.create_task(reader(ws, upload_id)))
 
     loop = asyncio.get_running_loop()
@@ -162,7 +166,9 @@ async def _client_main(conn: Any, ws_url: str, origin: str, cookie: str, bare: b
             t0 = time.perf_counter_ns()
             await asyncio.gather(*(guarded(u) for u in uploads))
             t1 = time.perf_counter_ns()
-            conn.send((t0, t1, len(sockets), errors[:5], len(errors), time.process_time() - cpu0))
+            conn.send(
+                (t0, t1, len(sockets), errors[:5], len(errors), time.process_time() - cpu0, opened)
+            )
         elif command == "collect":
             await asyncio.sleep(arg)
             conn.send(dict(receipts))
@@ -252,6 +258,9 @@ async def measure(
         out["client_cpu"] = sum(a[5] for a in answers)
         out["server_cpu"] = server.cpu_seconds() - cpu0
         out["opened"] = opened
+        # Pushes go only to subscriptions that opened: a failed open is counted as failed, not
+        # as a lost push.
+        live = [u for a in answers for u in a[6]]
         out["wall"] = (t1 - t0) / 1e9
         out["rate"] = opened / out["wall"]
         await asyncio.sleep(2.0)
@@ -274,7 +283,7 @@ async def measure(
         for error in out["errors"]:
             log(f"  error: {error}")
         if not bare:
-            out["push"] = await pushes(server, todo, procs, args, rng)
+            out["push"] = await pushes(server, live, procs, args, rng)
     finally:
         for p in procs:
             with contextlib.suppress(Exception):
