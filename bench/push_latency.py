@@ -646,6 +646,9 @@ class Level:
     subscribers: int
     rounds: int
     latencies: list[float] = field(default_factory=list)  # ns, pushed message
+    #: ns, pushed message from the callback's *scheduled* time: includes any wait for a free
+    #: sender connection, so a server that falls behind the rate cannot hide it (open loop)
+    open_loop: list[float] = field(default_factory=list)
     same: list[float] = field(default_factory=list)  # ns, callback on the subscriber's server
     cross: list[float] = field(default_factory=list)  # ns, through the other server
     responses: list[float] = field(default_factory=list)  # ns, callback response
@@ -694,28 +697,34 @@ async def run_level(
             schedule = [(i, "processing") for i in order] + [(i, "succeeded") for i in order]
             results: dict[tuple[str, str], tuple[int, int, int, dict[str, Any]]] = {}
             firsts: dict[str, asyncio.Task[Any]] = {}
+            lags: dict[tuple[str, str], int] = {}
             tasks = []
 
             async def fire(
                 i: int,
                 event: str,
                 target: int,
+                scheduled: int,
                 uploads: list[str] = uploads,
                 firsts: dict[str, asyncio.Task[Any]] = firsts,
                 results: dict[Any, Any] = results,
+                lags: dict[Any, int] = lags,
             ) -> None:
                 upload_id = uploads[i]
                 if event == "succeeded" and upload_id in firsts:
                     await firsts[upload_id]  # keep processing → succeeded order per upload
                 t0, rtt, body = await sender.send(target, upload_id, event)
                 results[(upload_id, event)] = (t0, rtt, target, body)
+                lags[(upload_id, event)] = max(0, t0 - scheduled)
 
             start = time.perf_counter()
+            start_ns = time.perf_counter_ns()
             for k, (i, event) in enumerate(schedule):
                 delay = start + k * interval - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                task = asyncio.create_task(fire(i, event, rng.randrange(len(servers))))
+                scheduled = start_ns + int(k * interval * 1e9)
+                task = asyncio.create_task(fire(i, event, rng.randrange(len(servers)), scheduled))
                 if event == "processing":
                     firsts[uploads[i]] = task
                 tasks.append(task)
@@ -741,6 +750,7 @@ async def run_level(
                 level.duplicated += len(hits) - 1
                 latency = hits[0] - t0
                 level.latencies.append(latency)
+                level.open_loop.append(latency + lags[(upload_id, _event)])
                 subscriber_server = position[upload_id] % len(servers)
                 (level.same if subscriber_server == target else level.cross).append(latency)
             expected_statuses = {
@@ -778,6 +788,77 @@ def summary(level: Level) -> dict[str, Any]:
     }
 
 
+#: the sustained-rate criterion: the highest callback rate whose open-loop p99 stays within it
+SUSTAINED_P99_NS = 50e6
+
+
+def recipe_env(env: dict[str, str]) -> dict[str, str]:
+    """The recipe's servers: the same environment, its own settings and URLs."""
+    return {**env, "DJANGO_SETTINGS_MODULE": "bench.recipe_settings"}
+
+
+def make_servers(env: dict[str, str], args: argparse.Namespace, system: str) -> list[UvicornServer]:
+    app = "bench.recipe_asgi:application" if system == "recipe" else "config.asgi:application"
+    return [
+        UvicornServer(
+            recipe_env(env) if system == "recipe" else env,
+            name=f"{system}-{name}",
+            app=app,
+            extra_args=["--log-level", "warning", *args.server_args.split()],
+        )
+        for name in ("a", "b")
+    ]
+
+
+@dataclass
+class Rung:
+    rate: float
+    level: Level
+    p99_open: float  # ns
+
+    @property
+    def ok(self) -> bool:
+        lv = self.level
+        clean = not (lv.lost or lv.duplicated or lv.unexpected or lv.errors)
+        return clean and self.p99_open <= SUSTAINED_P99_NS
+
+
+async def sustained_rate(
+    users: list[tuple[int, str]],
+    servers: list[UvicornServer],
+    args: argparse.Namespace,
+    rng: random.Random,
+    system: str,
+) -> list[Rung]:
+    """Raise the callback rate by half each rung, from ``--ladder-start``, until the open-loop
+    p99 (from each callback's scheduled time, so a server that falls behind cannot hide it in
+    the sender's connection queue) exceeds 50 ms or a push is lost or duplicated."""
+    rungs: list[Rung] = []
+    rate = args.ladder_start
+    while rate <= args.ladder_max:
+        level = Level(args.ladder_subscribers, args.ladder_rounds)
+        paced = argparse.Namespace(**{**vars(args), "rate": rate, "pool": args.ladder_pool})
+        await run_level(level, users, servers, paced, rng)
+        rung = Rung(rate, level, percentile(level.open_loop, 99) if level.open_loop else 1e18)
+        rungs.append(rung)
+        log(
+            f"  {system:6} {rate:6.0f} callbacks/s: open-loop p50 "
+            f"{ms(percentile(level.open_loop, 50)) if level.open_loop else '-'} ms, p99 "
+            f"{ms(rung.p99_open)} ms, lost {level.lost}, duplicated {level.duplicated}, "
+            f"servers {level.server_cpu / max(level.wall, 1e-9):.2f} cores -> "
+            f"{'ok' if rung.ok else 'over'}"
+        )
+        if not rung.ok:
+            break
+        rate = round(rate * 1.5)
+    return rungs
+
+
+def best_rate(rungs: list[Rung]) -> float:
+    passed = [r.rate for r in rungs if r.ok]
+    return max(passed) if passed else 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--levels", default="1,100,1000", help="subscriber counts")
@@ -792,68 +873,86 @@ def main() -> None:
     parser.add_argument(
         "--server-args", default="", help="extra uvicorn arguments, e.g. '--loop asyncio'"
     )
+    parser.add_argument(
+        "--systems", default="ours,recipe", help="ours and/or recipe (bench/recipe_app.py)"
+    )
+    parser.add_argument("--ladder-start", type=float, default=20.0, help="first rung, per s")
+    parser.add_argument("--ladder-max", type=float, default=2000.0, help="last rung, per s")
+    parser.add_argument("--ladder-subscribers", type=int, default=100)
+    parser.add_argument("--ladder-rounds", type=int, default=3)
+    parser.add_argument("--ladder-pool", type=int, default=32, help="connections per server")
     parser.add_argument("--quick", action="store_true", help="smoke run: few rounds, no report")
     parser.add_argument("--no-report", action="store_true", help="do not write docs/benchmarks.md")
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     rounds = [int(x) for x in args.rounds.split(",")]
+    systems = args.systems.split(",")
     if args.quick:
         rounds = [min(r, 20 if n == 1 else 1) for r, n in zip(rounds, levels, strict=True)]
+        args.ladder_rounds, args.ladder_max = 1, args.ladder_start * 2.5
     rng = random.Random(args.seed)
 
     redis_server = RedisServer()
     redis_server.start()
     env = server_env(redis_server.url)
-    servers: list[UvicornServer] = []
+    fleets: dict[str, list[UvicornServer]] = {}
+    results: dict[str, list[tuple[Level, dict[str, Any]]]] = {name: [] for name in systems}
+    ladders: dict[str, list[Rung]] = {}
     try:
         log(f"database {DB_NAME}: create + migrate")
         create_database(env)
         django_setup(env)
-        users = make_users(max(levels))
-        servers = [
-            UvicornServer(
-                env,
-                name=f"bench-{name}",
-                extra_args=["--log-level", "warning", *args.server_args.split()],
-            )
-            for name in ("a", "b")
-        ]
-        for server in servers:
-            server.start()
-        log(f"servers on ports {[s.port for s in servers]}, redis on {redis_server.port}")
-        asyncio.run(warm_up(servers, users))
+        users = make_users(max([*levels, args.ladder_subscribers]))
+        for system in systems:
+            fleets[system] = make_servers(env, args, system)
+            for server in fleets[system]:
+                server.start()
+            log(f"{system}: servers on ports {[s.port for s in fleets[system]]}")
+            asyncio.run(warm_up(fleets[system], users))
+        log(f"redis on {redis_server.port}")
         floor_before = redis_floor(redis_server.url, args.floor_samples)
-        results = []
         stat0 = cpu_stat()
+        # The systems take turns level by level, so drift on the shared machine hits both.
         for n, r in zip(levels, rounds, strict=True):
-            level = Level(n, r)
-            log(f"{n} subscribers x {r} rounds at {args.rate:.0f} callbacks/s ...")
-            asyncio.run(run_level(level, users, servers, args, rng))
-            s = summary(level)
-            results.append((level, s))
-            log(
-                f"  {n:>5} subscribers: p50 {ms(s['p50'])} ms  p99 {ms(s['p99'])} ms  "
-                f"(same server p50 {ms(s['same_p50'])}, cross p50 {ms(s['cross_p50'])}; "
-                f"callback response p50 {ms(s['resp_p50'])} p99 {ms(s['resp_p99'])}); "
-                f"{level.callbacks} callbacks, {level.expected} pushes expected, "
-                f"lost {level.lost}, duplicated {level.duplicated}, unexpected {level.unexpected}, "
-                f"not completed {level.not_completed}; client CPU {level.client_cpu:.1f} s, "
-                f"servers CPU {level.server_cpu:.1f} s over {level.wall:.1f} s"
-            )
-            for error in level.errors[:5]:
-                log(f"  error: {error}")
+            for system in systems:
+                level = Level(n, r)
+                log(f"{system}: {n} subscribers x {r} rounds at {args.rate:.0f} callbacks/s ...")
+                asyncio.run(run_level(level, users, fleets[system], args, rng))
+                s = summary(level)
+                results[system].append((level, s))
+                log(
+                    f"  {n:>5} subscribers: p50 {ms(s['p50'])} ms  p99 {ms(s['p99'])} ms  "
+                    f"(same server p50 {ms(s['same_p50'])}, cross p50 {ms(s['cross_p50'])}; "
+                    f"callback response p50 {ms(s['resp_p50'])} p99 {ms(s['resp_p99'])}); "
+                    f"{level.callbacks} callbacks, {level.expected} pushes expected, "
+                    f"lost {level.lost}, duplicated {level.duplicated}, unexpected "
+                    f"{level.unexpected}, not completed {level.not_completed}; client CPU "
+                    f"{level.client_cpu:.1f} s, servers CPU {level.server_cpu:.1f} s over "
+                    f"{level.wall:.1f} s"
+                )
+                for error in level.errors[:5]:
+                    log(f"  error: {error}")
         stat1 = cpu_stat()
         busy = 100 * (1 - (stat1[1] - stat0[1]) / max(1, stat1[0] - stat0[0]))
+        log(
+            f"sustained rate: {args.ladder_subscribers} subscribers, rungs x1.5 from "
+            f"{args.ladder_start:.0f}/s, open-loop p99 <= {SUSTAINED_P99_NS / 1e6:.0f} ms"
+        )
+        for system in systems:
+            ladders[system] = asyncio.run(sustained_rate(users, fleets[system], args, rng, system))
         floor_after = redis_floor(redis_server.url, args.floor_samples)
         pacing = pg_pacing(args.rate)
         log("transport floor (bench/floor_app.py) ...")
         transport = asyncio.run(transport_floor(env, args, rng))
-        log("Django's floor (unsigned callbacks) ...")
-        refused = asyncio.run(django_floor(servers, args, random.Random(args.seed + 1)))
+        refused: list[float] = []
+        if "ours" in fleets:
+            log("Django's floor (unsigned callbacks) ...")
+            refused = asyncio.run(django_floor(fleets["ours"], args, random.Random(args.seed + 1)))
     finally:
-        for server in servers:
-            server.stop()
+        for fleet in fleets.values():
+            for server in fleet:
+                server.stop()
         redis_server.stop()
         with contextlib.suppress(Exception):
             from django.db import connections
@@ -862,31 +961,117 @@ def main() -> None:
         drop_database()
     floor = floor_before + floor_after
     f50, f99 = percentile(floor, 50), percentile(floor, 99)
+    t = transport
     log(f"whole machine CPU busy during the levels: {busy:.0f} %")
     log(f"floor (redis-py PUBLISH → SUBSCRIBE): p50 {ms(f50)} ms  p99 {ms(f99)} ms")
-    for level, s in results:
-        log(f"  {level.subscribers:>5}: p50 {s['p50'] / f50:.0f}x floor, p99 {s['p99'] / f99:.0f}x")
-    t = transport
     log(
         f"transport floor (HTTP → channel layer → websocket, no Django, no database): "
         f"p50 {ms(percentile(t.latencies, 50))} ms  p99 {ms(percentile(t.latencies, 99))} ms  "
         f"(same server p50 {ms(percentile(t.same, 50))}, cross p50 "
         f"{ms(percentile(t.cross, 50))}); {len(t.latencies)} pushes, lost {t.lost}"
     )
-    log(
-        f"Django's floor (unsigned callback → 401): response p50 "
-        f"{ms(percentile(refused, 50))} ms  p99 {ms(percentile(refused, 99))} ms; the transport "
-        f"floor's POST: p50 {ms(percentile(t.responses, 50))} ms"
-    )
-    for name, (tight, paced) in pacing.items():
+    if refused:
         log(
-            f"PostgreSQL {name}: p50 {ms(tight)} ms back to back, {ms(paced)} ms at "
-            f"{args.rate:.0f}/s"
+            f"Django's floor (unsigned callback → 401): response p50 "
+            f"{ms(percentile(refused, 50))} ms  p99 {ms(percentile(refused, 99))} ms"
         )
-    if not (args.quick or args.no_report):
-        write_section(
-            "push_latency", report(results, args, f50, f99, busy, pacing, transport, refused)
-        )
+    goals = goal_lines(results, ladders, t)
+    for line in goals:
+        log(line)
+    if not (args.quick or args.no_report) and "ours" in results:
+        body = report(results["ours"], args, f50, f99, busy, pacing, transport, refused)
+        body += "\n\n" + comparison(results, ladders, args, goals)
+        write_section("push_latency", body)
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def goal_lines(
+    results: dict[str, list[tuple[Level, dict[str, Any]]]],
+    ladders: dict[str, list[Rung]],
+    transport: Floor,
+) -> list[str]:
+    """The issue's goals, ours against the recipe and the transport floor, from this run."""
+    if "ours" not in results or "recipe" not in results:
+        return ["(goals need both systems: --systems ours,recipe)"]
+    ours_level, ours = results["ours"][-1]
+    _, recipe = results["recipe"][-1]
+    t50 = percentile(transport.latencies, 50)
+    p99 = ours["p99"] / recipe["p99"]
+    ours_rate, recipe_rate = best_rate(ladders["ours"]), best_rate(ladders["recipe"])
+    # Neither sustaining the first rung is no evidence either way: a miss, said so.
+    rate = ours_rate / recipe_rate if recipe_rate else (float("inf") if ours_rate else 0.0)
+    lost = sum(lv.lost for lv, _ in results["ours"]) + sum(r.level.lost for r in ladders["ours"])
+    dup = sum(lv.duplicated for lv, _ in results["ours"]) + sum(
+        r.level.duplicated for r in ladders["ours"]
+    )
+    n = ours_level.subscribers
+    return [
+        f"- p99 at {n:,} subscribers: ours {ms(ours['p99'])} ms, recipe {ms(recipe['p99'])} ms: "
+        f"{p99:.2f}x (goal <= 0.5x: {verdict(p99 <= 0.5)}); p50 ours {ms(ours['p50'])} ms, "
+        f"recipe {ms(recipe['p50'])} ms.",
+        f"- sustained callback rate over two processes (open-loop p99 <= 50 ms, nothing lost): "
+        f"ours {ours_rate:.0f}/s, recipe {recipe_rate:.0f}/s: {rate:.2f}x (goal >= 2x: "
+        f"{verdict(rate >= 2)}).",
+        f"- p50 at {n:,} subscribers against the transport floor ({ms(t50)} ms): "
+        f"{ours['p50'] / t50:.2f}x (goal <= 3x: {verdict(ours['p50'] <= 3 * t50)}).",
+        f"- ours lost {lost}, duplicated {dup} over every level and rung (goal 0 and 0: "
+        f"{verdict(lost == 0 and dup == 0)}); recipe lost "
+        f"{sum(lv.lost for lv, _ in results['recipe'])}, duplicated "
+        f"{sum(lv.duplicated for lv, _ in results['recipe'])} at the levels.",
+    ]
+
+
+def comparison(
+    results: dict[str, list[tuple[Level, dict[str, Any]]]],
+    ladders: dict[str, list[Rung]],
+    args: argparse.Namespace,
+    goals: list[str],
+) -> str:
+    lines = [
+        "### Against the Strawberry + Channels recipe",
+        "",
+        "The recipe (`bench/recipe_app.py`, `bench/recipe_asgi.py`) is what a team writes from "
+        "the two projects' docs: Strawberry's stock `GraphQLWSConsumer` with "
+        "`listen_to_channel`, `RedisChannelLayer`, Django's `ASGIHandler`, and a synchronous "
+        "view that checks the signature, saves with the ORM and calls "
+        "`async_to_sync(group_send)`. Same tables, sessions, callback bodies, two uvicorn "
+        "processes, same Redis and PostgreSQL, same load; the two systems take turns level by "
+        "level in one run.",
+        "",
+        "| system | subscribers | pushes | p50 ms | p99 ms | callback response p50 / p99 ms "
+        "| lost | duplicated | servers' CPU per callback |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for system, rows in results.items():
+        for level, s in rows:
+            lines.append(
+                f"| {system} | {level.subscribers:,} | {len(level.latencies):,} | "
+                f"{ms(s['p50'])} | {ms(s['p99'])} | {ms(s['resp_p50'])} / {ms(s['resp_p99'])} "
+                f"| {level.lost} | {level.duplicated} | "
+                f"{level.server_cpu / max(1, level.callbacks) * 1e3:.1f} ms |"
+            )
+    lines += [
+        "",
+        f"Sustained rate: {args.ladder_subscribers} subscribers, {args.ladder_rounds} rounds "
+        f"per rung, rates x1.5 from {args.ladder_start:.0f}/s; latency counted from each "
+        "callback's scheduled time (open loop).",
+        "",
+        "| system | rate /s | open-loop p50 ms | open-loop p99 ms | lost | servers' cores |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for system, rungs in ladders.items():
+        for rung in rungs:
+            lv = rung.level
+            p50 = ms(percentile(lv.open_loop, 50)) if lv.open_loop else "—"
+            lines.append(
+                f"| {system} | {rung.rate:.0f} | {p50} | {ms(rung.p99_open)} | {lv.lost} | "
+                f"{lv.server_cpu / max(lv.wall, 1e-9):.2f} |"
+            )
+    lines += ["", "Goals (this run):", "", *goals]
+    return "\n".join(lines)
 
 
 def report(

@@ -7,6 +7,9 @@ tests and the benchmark. The rules it applies are documented in ``docs/processor
 * the pixel count and the memory the decoded image needs are checked from the header, before any
   pixel is decoded;
 * EXIF orientation is applied, then every piece of metadata is dropped (outputs carry none);
+* a JPEG whose pixels need no change (upright, no colour profile, RGB or greyscale) keeps its
+  own compressed data as the original, minus its metadata segments: no re-encode, no
+  generation loss, and its variants are decoded at a reduced scale;
 * colours are converted to sRGB when an ICC profile says otherwise, modes become RGB, RGBA or
   (greyscale sources) L;
 * animated images are reduced to their first frame (``animated``/``frames`` in the metadata);
@@ -19,10 +22,11 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Final
 
@@ -354,6 +358,8 @@ class _Source:
     has_alpha: bool
     colour: str | None
     exif: Image.Exif | None
+    #: the stored original when the source's own bytes serve (see :func:`_jpeg_as_is`)
+    original: bytes | None = None
 
 
 def _decode(data: bytes, content_type: str, options: ProcessOptions) -> _Source:
@@ -392,7 +398,10 @@ def _decode(data: bytes, content_type: str, options: ProcessOptions) -> _Source:
     if animated:
         im.seek(0)
 
-    if plugin == "JPEG" and not options.include_original:
+    original = None
+    if plugin == "JPEG" and options.include_original:
+        original = _jpeg_as_is(im, data, transpose)
+    if plugin == "JPEG" and (original is not None or not options.include_original):
         # Shrink-on-load: libjpeg decodes at 1/2, 1/4 or 1/8 scale, never below the largest
         # variant (draft picks the smallest scale that is still >= the requested size).
         scale = _variant_widths(width, options)[0] / width
@@ -421,7 +430,62 @@ def _decode(data: bytes, content_type: str, options: ProcessOptions) -> _Source:
         has_alpha=frame.mode == "RGBA",
         colour=colour,
         exif=exif,
+        original=original,
     )
+
+
+#: A marker inside entropy-coded data: 0xFF followed by neither a stuffed 0x00, a restart
+#: marker (0xD0-0xD7) nor another 0xFF (fill bytes before a marker).
+_NEXT_MARKER: Final = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_SOI: Final = b"\xff\xd8"
+_EOI: Final = b"\xff\xd9"
+
+
+def _jpeg_as_is(im: Image.Image, data: bytes, transpose: Image.Transpose | None) -> bytes | None:
+    """The JPEG's own bytes as its normalised original, when its pixels need no change; else
+    None (it is decoded in full and re-encoded).
+
+    The pixels need no change when the image is upright, carries no colour profile (so it is
+    sRGB already), is RGB or greyscale and fits JPEG's side limit. The bytes returned are the
+    segments of the stream from SOI to EOI minus every metadata segment: APP0-APP15 (JFIF and its
+    thumbnails, EXIF, XMP, ICC, Photoshop, MPF...) except Adobe's APP14, which says how to read
+    the colour channels, and COM. Anything after EOI (a second image, an appended file) is
+    dropped. A stream that is not laid out as the standard says gets None: re-encoding is always
+    safe.
+    """
+    if transpose is not None or im.mode not in ("RGB", "L") or im.info.get("icc_profile"):
+        return None
+    if max(im.size) > _MAX_SIDE["jpeg"] or not data.startswith(_SOI):
+        return None
+    kept = [_SOI]
+    pos, end = 2, len(data)
+    while pos + 1 < end:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xD9:
+            kept.append(_EOI)
+            return b"".join(kept)
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01 or pos + 4 > end:
+            return None
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        segment_end = pos + 2 + length
+        if length < 2 or segment_end > end:
+            return None
+        metadata = 0xE0 <= marker <= 0xEF or marker == 0xFE
+        if not metadata or (marker == 0xEE and data[pos + 4 : pos + 9] == b"Adobe"):
+            kept.append(data[pos:segment_end])
+        pos = segment_end
+        if marker == 0xDA:  # start of scan: its entropy-coded data runs to the next marker
+            found = _NEXT_MARKER.search(data, pos)
+            if found is None:
+                return None
+            kept.append(data[pos : found.start()])
+            pos = found.start()
+    return None
 
 
 _SWAPS: Final = frozenset(
@@ -647,12 +711,28 @@ def _plan(source: _Source, frame: Image.Image, options: ProcessOptions) -> _Plan
 
 
 def _produce(source: _Source, size: int, options: ProcessOptions) -> ProcessResult:
-    plan = _plan(source, source.work[0], options)
+    as_is = source.original is not None
+    # With the source's own bytes as the original, only the variants are rendered (from the
+    # reduced-scale decode).
+    plan = _plan(
+        source, source.work[0], replace(options, include_original=False) if as_is else options
+    )
     # Hand the only reference to the decoded pixels over to _render, which drops them as soon
     # as the original's encoder is done with them: the full-size frame is the biggest
     # allocation of the job.
     work = source.work
     outputs, analysis = _render(work, plan, source.has_alpha, options)
+    if source.original is not None:
+        content_type, ext = _ENCODERS["jpeg"]
+        original = Output(
+            name=f"original.{ext}",
+            width=source.width,
+            height=source.height,
+            format="jpeg",
+            content_type=content_type,
+            data=source.original,
+        )
+        outputs = [original, *outputs]
     metadata: dict[str, Any] = {
         "width": source.width,
         "height": source.height,

@@ -628,3 +628,102 @@ def test_an_encoder_failure_is_a_bug_not_a_corrupt_upload(monkeypatch: pytest.Mo
     monkeypatch.setattr(core, "_encode", broken)
     with pytest.raises(ValueError, match="encoder bug"):
         process(images.encode(images.picture(100, 100), "PNG"))
+
+
+# --- the source's own bytes as the original ---------------------------------------------------
+
+
+def upright_jpeg_with_metadata(**params: Any) -> bytes:
+    """An upright JPEG carrying camera data, a location, XMP and a comment."""
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"  # Make
+    gps = exif.get_ifd(0x8825)
+    gps[2] = (48.0, 51.0, 24.0)  # GPSLatitude
+    return images.encode(
+        images.picture(1200, 900),
+        "JPEG",
+        quality=90,
+        exif=exif,
+        xmp=b"<x:xmpmeta>GPS 48.8566</x:xmpmeta>",
+        comment=b"GPS secret comment",
+        **params,
+    )
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_upright_jpeg_keeps_its_own_pixels_without_metadata(progressive: bool) -> None:
+    """No re-encode: the original decodes to exactly the source's pixels, and carries none of
+    its metadata (EXIF, GPS, XMP, comment)."""
+    data = upright_jpeg_with_metadata(progressive=progressive)
+    result = process(data)
+
+    assert result.original.data != data
+    assert len(result.original.data) < len(data)
+    assert b"secret" not in result.original.data
+    assert b"xmpmeta" not in result.original.data
+    assert decode(result.original).tobytes() == Image.open(io.BytesIO(data)).tobytes()
+    assert (result.original.width, result.original.height) == (1200, 900)
+    assert result.metadata["exif"]["make"] == "Canon"
+    assert_clean_outputs(result)
+
+
+def test_bytes_after_the_jpeg_never_reach_the_original() -> None:
+    """A file appended to a JPEG (a polyglot, an MPO's second image) is cut at the first EOI."""
+    data = upright_jpeg_with_metadata()
+    appended = b"<script>alert(1)</script>" + upright_jpeg_with_metadata()
+    result = process(data + appended)
+
+    assert b"<script>" not in result.original.data
+    assert result.original.data.endswith(b"\xff\xd9")
+    assert result.original.data.count(b"\xff\xd8") == 1
+    assert decode(result.original).tobytes() == Image.open(io.BytesIO(data)).tobytes()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(images.jpeg_with_orientation_and_gps, id="turned"),
+        pytest.param(
+            lambda: images.encode(
+                images.picture(800, 600),
+                "JPEG",
+                icc_profile=ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes(),
+            ),
+            id="colour-profile",
+        ),
+        pytest.param(lambda: images.encode(images.picture(800, 600, "CMYK"), "JPEG"), id="cmyk"),
+    ],
+)
+def test_jpeg_whose_pixels_change_is_re_encoded(make: Any) -> None:
+    data = make()
+    result = process(data)
+
+    # A fresh baseline JPEG from Pillow's encoder: it starts with the JFIF segment the source's
+    # bytes (with their EXIF or profile first) would not have at that place.
+    assert result.original.data[:4] == b"\xff\xd8\xff\xe0"
+    assert not result.original.data[2:].startswith(data[2:64])
+    assert_clean_outputs(result)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda d: d[:4] + b"\xff\xff" + d[6:], id="segment-longer-than-file"),
+        pytest.param(lambda d: d.replace(b"\xff\xd9", b""), id="no-eoi"),
+    ],
+)
+def test_malformed_jpeg_that_does_not_decode_is_corrupt(damage: Any) -> None:
+    with pytest.raises(ProcessingError) as raised:
+        process(damage(upright_jpeg_with_metadata()))
+    assert raised.value.code == "CORRUPT_IMAGE"
+
+
+def test_stray_bytes_between_segments_fall_back_to_re_encoding() -> None:
+    """Pillow skips a stray byte between segments; the segment walk does not copy such a
+    stream: it is decoded and re-encoded like any other image."""
+    data = upright_jpeg_with_metadata()
+    result = process(data[:20] + b"\x00" + data[20:])
+
+    assert result.original.data[:4] == b"\xff\xd8\xff\xe0"
+    assert b"secret" not in result.original.data
+    assert_clean_outputs(result)
