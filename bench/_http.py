@@ -160,7 +160,9 @@ class Client:
     def mutation(self, name: str = "photo.jpg", size: int = 1000) -> dict[str, Any]:
         body = {
             "query": MUTATION,
-            "variables": {"inputs": [{"filename": name, "contentType": "image/jpeg", "size": size}]},
+            "variables": {
+                "inputs": [{"filename": name, "contentType": "image/jpeg", "size": size}]
+            },
         }
         result = self._ok(
             self.http.post(

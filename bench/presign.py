@@ -168,7 +168,7 @@ def measure(
     finally:
         server.stop()
 
-    ours, s3d, s3ff, empty = SINGLE
+    ours, s3d, _s3ff, empty = SINGLE
     f_ours, f_s3d, f_s3ff = FLOWS
     lines = [
         f"### {label}",
@@ -189,9 +189,7 @@ def measure(
     lines += ["|---|---:|---:|---:|"]
     for name, count in zip(FLOWS, (1, 4, 3), strict=True):
         lat, cpu = flows[name]
-        lines.append(
-            f"| {name} | {count} | {ms(percentile(lat, 50)):.1f} ms | {ms(cpu):.2f} ms |"
-        )
+        lines.append(f"| {name} | {count} | {ms(percentile(lat, 50)):.1f} ms | {ms(cpu):.2f} ms |")
     cheaper = min(flows[f_s3d][1], flows[f_s3ff][1])
     cheaper_name = f_s3d if flows[f_s3d][1] <= flows[f_s3ff][1] else f_s3ff
     upload_ratio = flows[f_ours][1] / cheaper
@@ -229,8 +227,11 @@ def survey(project: Project, args: argparse.Namespace) -> tuple[list[str], float
     alternating on one server; the survey statement's plan for the second."""
     fresh, old = USERS - 1, USERS - 2
     project.manage("shell", "-c", HISTORY_ROWS.format(index=old, count=args.history))
-    project.manage("shell", "-c", "from django.db import connection; "
-                   "connection.cursor().execute('ANALYZE asyncimg_upload')")
+    project.manage(
+        "shell",
+        "-c",
+        "from django.db import connection; connection.cursor().execute('ANALYZE asyncimg_upload')",
+    )
     server = UvicornServer(project.env, name="survey")
     server.start()
     try:

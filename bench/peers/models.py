@@ -12,3 +12,6 @@ class Photo(models.Model):
 
     class Meta:
         app_label = "peers"
+
+    def __str__(self) -> str:
+        return str(self.file)
