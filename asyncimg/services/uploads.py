@@ -105,7 +105,7 @@ def _survey(owner: Owner, cleaned: Sequence[_Clean], now: datetime, using: str) 
                 filename=clean.filename, content_type=clean.content_type, size=clean.size
             )
             checks[f"reuse{index}"] = Subquery(same_file.values("pk")[:1])
-    if not checks:  # no limit leaves room for even one more, and nothing to reuse
+    if not checks:
         return {}
     # The owner's UploadLimit row (created before the transaction) is the one row to select from.
     row = (
@@ -115,9 +115,7 @@ def _survey(owner: Owner, cleaned: Sequence[_Clean], now: datetime, using: str) 
         .values(*checks)
         .first()
     )
-    if row is None:  # the caller holds the row's lock: it exists
-        raise LookupError(f"no UploadLimit row {owner.group_key}")
-    return row
+    return row or {}
 
 
 def _check_limits(survey: dict[str, Any], wanted: int) -> None:
@@ -163,42 +161,30 @@ def request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> list[Ticket]:
     cleaned = [_validate(spec) for spec in specs]
     using = router.db_for_write(Upload)
     anonymous_key = _client_key(owner.client_ip) if owner.user_id is None else None
-    if anonymous_key is not None:
-        _ensure_limit_rows([anonymous_key], using)
-    for _attempt in range(2):
-        with transaction.atomic(using=using):
-            # Held until commit: this owner's concurrent requests queue here, so each one's counts
-            # include the rows the previous one inserted.
-            if _lock(owner.group_key, using):
-                return _grant(owner, cleaned, anonymous_key, using)
-        # The owner's first request: its row is created outside the transaction, then locked.
-        _ensure_limit_rows([owner.group_key], using)
-    raise RuntimeError(f"UploadLimit row {owner.group_key} vanished between create and lock")
-
-
-def _grant(
-    owner: Owner, cleaned: list[_Clean], anonymous_key: str | None, using: str
-) -> list[Ticket]:
-    """The survey, the limits and the insert, under the owner's locked ``UploadLimit`` row."""
-    now = timezone.now()
-    survey = _survey(owner, cleaned, now, using)
-    # A file asked for twice in one batch reuses nothing the second time: two files, two
-    # uploads.
-    reuse_ids: dict[int, str] = {}
-    for index in range(len(cleaned)):
-        found = survey.get(f"reuse{index}")
-        if found and str(found) not in reuse_ids.values():
-            reuse_ids[index] = str(found)
-    reused: dict[int, Upload] = {}
-    if reuse_ids:
-        rows = Upload.objects.using(using).in_bulk([uuid.UUID(pk) for pk in reuse_ids.values()])
-        reused = {index: rows[uuid.UUID(pk)] for index, pk in reuse_ids.items()}
-    new_indexes = [i for i in range(len(cleaned)) if i not in reused]
-    if new_indexes:
-        _check_limits(survey, len(new_indexes))
-        if anonymous_key is not None:
-            _count_anonymous(anonymous_key, len(new_indexes), now, using)
-    created = _create(owner, {i: cleaned[i] for i in new_indexes}, now, using)
+    _ensure_limit_rows([owner.group_key, *filter(None, [anonymous_key])], using)
+    with transaction.atomic(using=using):
+        # Held until commit: this owner's concurrent requests queue here, so each one's counts
+        # include the rows the previous one inserted.
+        _lock(owner.group_key, using)
+        now = timezone.now()
+        survey = _survey(owner, cleaned, now, using)
+        # A file asked for twice in one batch reuses nothing the second time: two files, two
+        # uploads.
+        reuse_ids: dict[int, str] = {}
+        for index in range(len(cleaned)):
+            found = survey.get(f"reuse{index}")
+            if found and str(found) not in reuse_ids.values():
+                reuse_ids[index] = str(found)
+        reused: dict[int, Upload] = {}
+        if reuse_ids:
+            rows = Upload.objects.using(using).in_bulk([uuid.UUID(pk) for pk in reuse_ids.values()])
+            reused = {index: rows[uuid.UUID(pk)] for index, pk in reuse_ids.items()}
+        new_indexes = [i for i in range(len(cleaned)) if i not in reused]
+        if new_indexes:
+            _check_limits(survey, len(new_indexes))
+            if anonymous_key is not None:
+                _count_anonymous(anonymous_key, len(new_indexes), now, using)
+        created = _create(owner, {i: cleaned[i] for i in new_indexes}, now, using)
     return [_ticket(reused.get(i) or created[i]) for i in range(len(cleaned))]
 
 
@@ -209,22 +195,20 @@ def _client_key(client_ip: str | None) -> str | None:
 
 
 def _ensure_limit_rows(keys: list[str], using: str) -> None:
-    """Create the ``UploadLimit`` rows to lock, outside the transaction: inserting (or finding)
+    """Create the ``UploadLimit`` rows to lock, before the transaction: inserting (or finding)
     them inside it would take InnoDB's shared lock on the duplicate key first, and two requests
-    upgrading their shared locks deadlock. An owner's row is created only when locking it found
-    none (its first request), so the steady state pays no INSERT."""
+    upgrading their shared locks deadlock."""
     UploadLimit.objects.using(using).bulk_create(
         [UploadLimit(key=key) for key in keys], ignore_conflicts=True
     )
 
 
-def _lock(key: str, using: str) -> int:
+def _lock(key: str, using: str) -> None:
     """Lock the ``UploadLimit`` row of ``key`` until the transaction ends. An UPDATE, not
     ``select_for_update``: a row lock on PostgreSQL and MariaDB/MySQL, and on SQLite (where
     ``FOR UPDATE`` does not exist) the database's write lock, taken before anything is read, so
-    that writers queue instead of failing with "database is locked". Returns the rows locked
-    (0: there is no row yet)."""
-    return UploadLimit.objects.using(using).filter(key=key).update(count=F("count"))
+    that writers queue instead of failing with "database is locked"."""
+    UploadLimit.objects.using(using).filter(key=key).update(count=F("count"))
 
 
 def _count_anonymous(key: str, wanted: int, now: datetime, using: str) -> None:
