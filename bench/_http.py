@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -95,6 +96,8 @@ class Project:
     s3_endpoint: str = ""
 
     def start(self) -> None:
+        # A terminated run still stops its servers and drops its database (the finally blocks).
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
         os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
         psql(f"DROP DATABASE IF EXISTS {self.db}")

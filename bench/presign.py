@@ -154,8 +154,10 @@ def measure(
     try:
         clients = [Client(server.url, key) for key in project.sessions]
         warm = sequential(server, clients, {**SINGLE, **FLOWS}, 20, 10)  # noqa: F841
+        print(f"{label}: concurrency 1", file=sys.stderr, flush=True)
         single = sequential(server, clients, SINGLE, args.requests, 50)
         flows = sequential(server, clients, FLOWS, args.flows, 25)
+        print(f"{label}: {args.threads} threads", file=sys.stderr, flush=True)
         threads = clients[: args.threads]
         loaded: dict[str, tuple[float, list[float], float]] = {}
         for name in SINGLE:
@@ -282,10 +284,10 @@ def survey(project: Project, args: argparse.Namespace) -> tuple[list[str], float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=300, help="per endpoint, concurrency 1")
-    parser.add_argument("--flows", type=int, default=100, help="per-upload flows per product")
+    parser.add_argument("--requests", type=int, default=150, help="per endpoint, concurrency 1")
+    parser.add_argument("--flows", type=int, default=50, help="per-upload flows per product")
     parser.add_argument("--threads", type=int, default=16)
-    parser.add_argument("--per-thread", type=int, default=25)
+    parser.add_argument("--per-thread", type=int, default=12)
     parser.add_argument("--history", type=int, default=HISTORY)
     args = parser.parse_args()
 
