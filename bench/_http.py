@@ -139,7 +139,7 @@ class Project:
         if self.moto is not None:
             self.moto.terminate()
             self.moto.wait(10)
-        psql(f"DROP DATABASE IF EXISTS {self.db}")
+        psql(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)")
 
 
 class Client:
