@@ -52,11 +52,15 @@ test: lint test-deps
 	scripts/js-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The peers the benchmarks compare with come from the bench's own requirements, not the product's.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
 	$(BIN)/python bench/presign.py
+	$(BIN)/python bench/lifecycle.py
 	$(BIN)/python bench/push_latency.py
 	$(BIN)/python bench/processing.py
 	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/compare.py
 
 clean:
 	rm -rf $(VENV) .nox .pytest_cache .mypy_cache .ruff_cache var

@@ -119,6 +119,8 @@ class Upload(models.Model):
                 name="asyncimg_session_created",
                 condition=Q(owner__isnull=True),
             ),
+            # The quota and reuse lookups of a request for credentials: an owner's live ones.
+            models.Index(fields=["owner", "status", "expires_at"], name="asyncimg_owner_pending"),
             models.Index(
                 fields=["expires_at"],
                 name="asyncimg_pending_expiry",

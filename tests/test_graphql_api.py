@@ -213,6 +213,37 @@ def test_rate_limit(gql: GraphQL, s3: Any, settings: Any) -> None:
     assert ticket(gql, filename="1.jpg")
 
 
+def test_rate_limit_counts_a_batch_against_the_room_left(
+    gql: GraphQL, s3: Any, settings: Any
+) -> None:
+    """The survey asks "is there a row at offset limit - n" per batch size n: a batch that would
+    cross the limit by one is refused whole, one that fits exactly is served."""
+    settings.ASYNC_IMAGE_UPLOAD_RATE_LIMIT = (3, 3600)
+    ticket(gql, filename="1.jpg")
+    over = [{**SPEC, "filename": f"b{i}.jpg"} for i in range(3)]
+    assert error_codes(gql(REQUEST_MANY, {"inputs": over})) == ["RATE_LIMITED"]
+    assert Upload.objects.count() == 1
+    fits = [{**SPEC, "filename": f"c{i}.jpg"} for i in range(2)]
+    assert len(gql(REQUEST_MANY, {"inputs": fits})["data"]["requestImageUploads"]) == 2
+    assert error_codes(gql(REQUEST, {"input": {**SPEC, "filename": "4.jpg"}})) == ["RATE_LIMITED"]
+
+
+def test_old_and_finished_uploads_count_against_no_limit(
+    gql: GraphQL, s3: Any, settings: Any
+) -> None:
+    """Uploads older than the rate window, and finished or expired ones, leave the limits alone
+    however many there are (the survey reads only the window and the live credentials)."""
+    settings.ASYNC_IMAGE_UPLOAD_RATE_LIMIT = (2, 3600)
+    settings.ASYNC_IMAGE_UPLOAD_MAX_PENDING_PER_OWNER = 2
+    for i in range(2):
+        ticket(gql, filename=f"old{i}.jpg")
+    past = timezone.now() - timedelta(hours=2)
+    Upload.objects.update(created_at=past, expires_at=past)
+    assert ticket(gql, filename="n1.jpg")
+    assert ticket(gql, filename="n2.jpg")
+    assert error_codes(gql(REQUEST, {"input": {**SPEC, "filename": "n3.jpg"}})) == ["RATE_LIMITED"]
+
+
 def test_pending_quota(gql: GraphQL, s3: Any, settings: Any) -> None:
     settings.ASYNC_IMAGE_UPLOAD_MAX_PENDING_PER_OWNER = 1
     first = ticket(gql, filename="1.jpg")

@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import router, transaction
-from django.db.models import CharField, Count, F, Max, Q
-from django.db.models.functions import Cast
+from django.db.models import Exists, F, Q, Subquery
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -80,40 +79,55 @@ def _validate(spec: FileSpec) -> _Clean:
 
 
 def _survey(owner: Owner, cleaned: Sequence[_Clean], now: datetime, using: str) -> dict[str, Any]:
-    """One aggregate query for a whole request: the owner's recent and pending counts (rate limit,
-    quota) and, per file, the id of a live credential it may reuse (``reuse<N>``)."""
-    _, seconds = app_settings.RATE_LIMIT
-    window = app_settings.PRESIGNED_URL_REUSE_WINDOW
-    since = now - timedelta(seconds=seconds)
-    live = Q(status=UploadStatus.PENDING, expires_at__gt=now)
-    aggregates: dict[str, Any] = {
-        "recent": Count("pk", filter=Q(created_at__gte=since)),
-        "pending": Count("pk", filter=live),
-    }
-    if window > 0:
-        reusable = Q(status=UploadStatus.PENDING, expires_at__gt=now + timedelta(seconds=window))
-        for index, clean in enumerate(cleaned):
-            # Any live match will do; MAX over the text form works on every database.
-            same_file = Q(filename=clean.filename, content_type=clean.content_type, size=clean.size)
-            aggregates[f"reuse{index}"] = Max(
-                Cast("pk", CharField(max_length=36)), filter=reusable & same_file
-            )
-    return (
-        Upload.objects.using(using)
-        .filter(owner.filter)
-        .filter(Q(created_at__gte=since) | live)
-        .aggregate(**aggregates)
-    )
+    """One query for a whole request: whether the owner's recent and pending uploads leave room
+    for 1..N more (rate limit, quota), and per file the id of a live credential it may reuse
+    (``reuse<N>``).
 
-
-def _check_limits(counts: dict[str, Any], wanted: int) -> None:
+    Bounded whatever the owner's history: the rate limit is "is there a row at offset
+    ``limit - n`` among the recent ones", not a count of them all, so each subquery reads at most
+    ``limit`` (or ``quota``) entries of an index (``asyncimg_owner_created``,
+    ``asyncimg_owner_pending``), and a reuse lookup only the owner's live credentials.
+    """
     limit, seconds = app_settings.RATE_LIMIT
-    if counts["recent"] + wanted > limit:
+    quota = app_settings.MAX_PENDING_PER_OWNER
+    window = app_settings.PRESIGNED_URL_REUSE_WINDOW
+    mine = Upload.objects.using(using).filter(owner.filter)
+    recent = mine.filter(created_at__gte=now - timedelta(seconds=seconds)).order_by()
+    pending = mine.filter(status=UploadStatus.PENDING, expires_at__gt=now).order_by()
+    checks: dict[str, Any] = {}
+    for wanted in range(1, len(cleaned) + 1):
+        # "count + wanted > cap" is "a row exists at offset cap - wanted".
+        for name, rows, cap in (("recent", recent, limit), ("pending", pending, quota)):
+            if cap - wanted >= 0:
+                checks[f"{name}_full{wanted}"] = Exists(rows[cap - wanted : cap - wanted + 1])
+    if window > 0:
+        reusable = pending.filter(expires_at__gt=now + timedelta(seconds=window))
+        for index, clean in enumerate(cleaned):
+            same_file = reusable.filter(
+                filename=clean.filename, content_type=clean.content_type, size=clean.size
+            )
+            checks[f"reuse{index}"] = Subquery(same_file.values("pk")[:1])
+    if not checks:
+        return {}
+    # The owner's UploadLimit row (created before the transaction) is the one row to select from.
+    row = (
+        UploadLimit.objects.using(using)
+        .filter(key=owner.group_key)
+        .annotate(**checks)
+        .values(*checks)
+        .first()
+    )
+    return row or {}
+
+
+def _check_limits(survey: dict[str, Any], wanted: int) -> None:
+    limit, seconds = app_settings.RATE_LIMIT
+    if wanted > limit or survey.get(f"recent_full{wanted}"):
         raise RateLimited(
             f"At most {limit} uploads per {seconds} seconds; try again later.",
         )
     quota = app_settings.MAX_PENDING_PER_OWNER
-    if counts["pending"] + wanted > quota:
+    if wanted > quota or survey.get(f"pending_full{wanted}"):
         raise QuotaExceeded(
             f"At most {quota} uploads may be pending at once; finish or cancel some first."
         )
@@ -173,8 +187,8 @@ def _request_uploads(owner: Owner, specs: Sequence[FileSpec]) -> tuple[list[Tick
         reuse_ids: dict[int, str] = {}
         for index in range(len(cleaned)):
             found = survey.get(f"reuse{index}")
-            if found and found not in reuse_ids.values():
-                reuse_ids[index] = found
+            if found and str(found) not in reuse_ids.values():
+                reuse_ids[index] = str(found)
         reused: dict[int, Upload] = {}
         if reuse_ids:
             rows = Upload.objects.using(using).in_bulk([uuid.UUID(pk) for pk in reuse_ids.values()])
