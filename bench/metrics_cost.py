@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambda")]
 
 from bench._report import write_section  # noqa: E402
+from bench._support import callback_body, signed_headers  # noqa: E402
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB = "asyncimg_bench_metrics"
@@ -54,52 +55,6 @@ def setup() -> None:
     call_command("migrate", verbosity=0)
 
 
-def signed(body: bytes) -> dict[str, str]:
-    import hashlib
-    import hmac
-
-    ts = str(int(time.time()))
-    mac = hmac.new(SECRET.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"HTTP_X_ASYNCIMG_TIMESTAMP": ts, "HTTP_X_ASYNCIMG_SIGNATURE": f"v1={mac}"}
-
-
-def callback_bodies(upload_id: str) -> list[bytes]:
-    import json
-
-    base = f"processed/{upload_id}/"
-    image = {
-        "key": base + "original.jpg",
-        "width": 1600,
-        "height": 1200,
-        "format": "jpeg",
-        "size": 123456,
-        "variants": [
-            {
-                "name": "320w.webp",
-                "width": 320,
-                "height": 240,
-                "format": "webp",
-                "key": base + "320w.webp",
-                "size": 3200,
-            },
-        ],
-        "metadata": {},
-    }
-    return [
-        json.dumps(
-            {"uploadId": upload_id, "event": "processing", "eventId": f"p{upload_id}"}
-        ).encode(),
-        json.dumps(
-            {
-                "uploadId": upload_id,
-                "event": "succeeded",
-                "eventId": f"s{upload_id}",
-                "image": image,
-            }
-        ).encode(),
-    ]
-
-
 def one_round(client: Any, count: int, metrics_on: bool) -> tuple[float, float]:
     """CPU seconds per mutation and per callback, ``count`` uploads each."""
     from django.test import override_settings
@@ -120,11 +75,14 @@ def one_round(client: Any, count: int, metrics_on: bool) -> tuple[float, float]:
             )
             ids.append(answer.json()["data"]["requestImageUpload"]["upload"]["id"])
         mutation = (time.process_time() - start) / count
-        bodies = [body for upload_id in ids for body in callback_bodies(upload_id)]
+        bodies = [callback_body(i, event) for i in ids for event in ("processing", "succeeded")]
         start = time.process_time()
         for body in bodies:
             response = client.post(
-                "/async_image/callback/", body, content_type="application/json", **signed(body)
+                "/async_image/callback/",
+                body,
+                content_type="application/json",
+                headers=signed_headers(body, secret=SECRET),
             )
             assert response.status_code == 200, response.content
         callback = (time.process_time() - start) / len(bodies)
