@@ -35,6 +35,9 @@ def main() -> None:
     text = DOC.read_text()
     p = summary(text, "presign")
     life = summary(text, "lifecycle")
+    push = summary(text, "push")
+    subs = summary(text, "subscriptions")
+    proc = summary(text, "processing")
     rows = [
         (
             "Server CPU per upload, ours / cheaper peer's flow (s3direct, s3ff)",
@@ -66,26 +69,25 @@ def main() -> None:
             "lifecycle.py",
             cell(life, "workers", "≥ 100x", life.get("workers", 0) >= 100),
         ),
-        # Rows owned by the push/processing benchmarks (issue 16 items 2-4): filled in by them.
         (
             "Push p99, ours / the Strawberry + Channels recipe",
             "push_latency.py",
-            "*(bench-push: to be filled)* | ≤ 0.5x | —",
+            cell(push, "p99", "≤ 0.5x", push.get("p99", 9) <= 0.5),
         ),
         (
             "Sustained callback rate, ours / recipe",
             "push_latency.py",
-            "*(bench-push: to be filled)* | ≥ 2x | —",
+            cell(push, "rate", "≥ 2x", push.get("rate", 0) >= 2),
         ),
         (
             "Memory per subscription, ours / bare uvicorn websocket",
             "subscriptions.py",
-            "*(bench-push: to be filled)* | ≤ 1.3x | —",
+            cell(subs, "memory", "≤ 1.3x", subs.get("memory", 9) <= 1.3),
         ),
         (
             "Processing time, ours / faster of pyvips and sharp",
             "processing.py",
-            "*(bench-push: to be filled)* | ≤ 0.67x | —",
+            cell(proc, "time", "≤ 0.67x", proc.get("time", 9) <= 0.67),
         ),
     ]
     table = "\n".join(
