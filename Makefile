@@ -53,13 +53,19 @@ test: lint test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The peers the benchmarks compare with come from the bench's own requirements, not the product's.
+# bench/processing.py's pyvips peer needs Debian's libvips42: installed when missing (with sudo
+# unless root, as scripts/test-deps does).
 bench: $(STAMP)
+	dpkg -s libvips42 >/dev/null 2>&1 || { if [ "$$(id -u)" -eq 0 ]; then s=; else s="sudo -n"; fi; \
+		$$s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq libvips42 >/dev/null; }
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m pip install --quiet -r bench/requirements-push.txt
 	$(BIN)/python bench/presign.py
 	$(BIN)/python bench/lifecycle.py
 	$(BIN)/python bench/push_latency.py
 	$(BIN)/python bench/processing.py
 	$(BIN)/python bench/e2e.py
+	$(BIN)/python bench/subscriptions.py
 	$(BIN)/python bench/compare.py
 
 clean:

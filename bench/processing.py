@@ -507,6 +507,7 @@ def main() -> None:
     rows: list[str] = []
     verdicts: list[str] = []
     detail: list[str] = []
+    time_ratios: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         images = make_images(Path(tmp))
         for label, path in images.items():
@@ -530,6 +531,9 @@ def main() -> None:
                     f"{measured['bytes'] / 1024:.0f} | {measured['ssim']:.4f} |"
                 )
             line = compare_peers(label, results)
+            peer_medians = [results[n]["median"] for n in ("pyvips", "sharp") if n in results]
+            if peer_medians:
+                time_ratios.append(results["ours"]["median"] / min(peer_medians))
             print(line)
             verdicts.append(line)
             for note in notes(label, results):
@@ -554,6 +558,9 @@ def main() -> None:
     missing = [e for e in ENGINES if e not in engines]
     if missing:
         body += f"\nNot installed in this run, so missing: {', '.join(missing)}.\n"
+    if time_ratios:
+        # bench/compare.py's line: the worst image's ours / faster peer median time.
+        body += f"\n<!-- processing-summary time={max(time_ratios):.2f} -->\n"
     if not args.no_report:
         write_section("processing", body)
         print("\nWrote the processing section of docs/benchmarks.md")

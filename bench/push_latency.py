@@ -981,11 +981,32 @@ def main() -> None:
     if not (args.quick or args.no_report) and "ours" in results:
         body = report(results["ours"], args, f50, f99, busy, pacing, transport, refused)
         body += "\n\n" + comparison(results, ladders, args, goals)
+        body += "\n\n" + push_summary(results, ladders)
         write_section("push_latency", body)
 
 
 def verdict(met: bool) -> str:
     return "met" if met else "MISSED"
+
+
+def push_summary(
+    results: dict[str, list[tuple[Level, dict[str, Any]]]], ladders: dict[str, list[Rung]]
+) -> str:
+    """bench/compare.py's line: ours / recipe p99 at the largest level both measured, and the
+    sustained rates; a key is left out when the recipe did not measure it."""
+    pairs = []
+    if "ours" in results and "recipe" in results:
+        recipe_p99 = {lv.subscribers: s["p99"] for lv, s in results["recipe"] if lv.latencies}
+        both = [(lv.subscribers, s["p99"]) for lv, s in results["ours"] if lv.latencies]
+        both = [(n, p) for n, p in both if recipe_p99.get(n)]
+        if both:
+            n, p99 = max(both)
+            pairs.append(f"p99={p99 / recipe_p99[n]:.2f}")
+        ours_rate = best_rate(ladders.get("ours", []))
+        recipe_rate = best_rate(ladders.get("recipe", []))
+        if ours_rate and recipe_rate:
+            pairs.append(f"rate={ours_rate / recipe_rate:.2f}")
+    return f"<!-- push-summary {' '.join(pairs)} -->"
 
 
 def goal_lines(

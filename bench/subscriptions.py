@@ -452,6 +452,8 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, goals: 
         )
     lines += ["", "Goals (this run):", "", *goals]
     ours = results["ours"]
+    memory = ours["per_conn_kb"] / results["bare"]["per_conn_kb"]
+    lines += ["", f"<!-- subscriptions-summary memory={memory:.2f} opens={ours['rate']:.1f} -->"]
     busy = ours["server_cpu"] / max(ours["wall"], 1e-9)
     lines += [
         "",
