@@ -256,8 +256,12 @@ def test_a_real_prometheus_scrapes_the_server(server: AsgiServer, tmp_path: Path
         wait_for_port(port, process)
         targets: list[dict[str, Any]] = []
         for _ in range(150):
-            answer = requests.get(f"http://127.0.0.1:{port}/api/v1/targets", timeout=10).json()
-            targets = answer["data"]["activeTargets"]
+            answer = requests.get(f"http://127.0.0.1:{port}/api/v1/targets", timeout=10)
+            # 503 "Service Unavailable" until Prometheus has opened its storage: not yet ready.
+            if answer.status_code != 200:
+                time.sleep(0.2)
+                continue
+            targets = answer.json()["data"]["activeTargets"]
             if targets and targets[0]["health"] == "up":
                 break
             time.sleep(0.2)
