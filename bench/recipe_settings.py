@@ -12,7 +12,18 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # redis-py 8 reads with a 5 s socket timeout by default, which tears down every idle
         # consumer's blocking BZPOPMIN (django/channels_redis#422); the workaround from that
-        # issue: no socket timeout.
-        "CONFIG": {"hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": None}]},
+        # issue: no socket timeout. redis-py 8 also caps a pool at 100 connections and raises
+        # MaxConnectionsError (it does not wait) when more commands are in flight: 500 consumers
+        # per server joining their groups at once exceed it, so 1,000 subscribers fail at the
+        # default. A team would raise the cap, and so does the benchmark (docs/benchmarks.md).
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": os.environ["REDIS_URL"],
+                    "socket_timeout": None,
+                    "max_connections": 2048,
+                }
+            ]
+        },
     }
 }

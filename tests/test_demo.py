@@ -57,6 +57,26 @@ def test_cors_rules_allow_post_and_get_from_the_origins_only() -> None:
     ]
 
 
+@pytest.mark.django_db
+def test_the_bundled_project_serves_graphql_over_wsgi() -> None:
+    """README: HTTP can stay on WSGI (gunicorn ``config.wsgi:application``) beside uvicorn."""
+    from wsgiref.util import setup_testing_defaults
+
+    from config.wsgi import application
+
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/graphql/",
+        "QUERY_STRING": "query=%7B%20__typename%20%7D",
+        "HTTP_ACCEPT": "application/json",
+    }
+    setup_testing_defaults(environ)
+    answered: list[str] = []
+    chunks = application(environ, lambda status, headers, *_: answered.append(status))
+    assert answered == ["200 OK"]
+    assert json.loads(b"".join(chunks)) == {"data": {"__typename": "Query"}}
+
+
 def test_provision_configures_bucket_queue_and_notification(moto_endpoint: str) -> None:
     provisioned = provision(
         moto_endpoint,
