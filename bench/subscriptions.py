@@ -368,7 +368,9 @@ def main() -> None:
     if args.tracemalloc:
         for stale in (Path(args.tracemalloc), Path(args.tracemalloc).with_suffix(".baseline")):
             stale.unlink(missing_ok=True)
-    limit = raise_fd_limit(args.subscriptions * 2 + 1000)
+    # Per process: the server holds every connection (plus its database and Redis sockets);
+    # each client process holds its share.
+    limit = raise_fd_limit(args.subscriptions + 1000)
     log(f"file descriptor limit {limit}")
     rng = random.Random(args.seed)
     redis_server = RedisServer()
