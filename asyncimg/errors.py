@@ -59,6 +59,14 @@ class NotFound(AsyncImgError):
     http_status = 404
 
 
+class ServiceUnavailable(AsyncImgError):
+    """A service the request needs did not answer (the channel layer's Redis, say): retrying
+    later may succeed, and nothing was lost."""
+
+    code = "SERVICE_UNAVAILABLE"
+    http_status = 503
+
+
 class ConfigurationError(AsyncImgError):
     code = "NOT_CONFIGURED"
     http_status = 503

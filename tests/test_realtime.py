@@ -341,6 +341,11 @@ async def test_redis_outage_keeps_the_state_and_resubscribe_recovers(
         assert result["published"] is False
         refreshed = await sync_to_async(Upload.objects.get)(pk=upload.pk)
         assert refreshed.status == UploadStatus.READY
+        # A subscription opened while Redis is down cannot join its group: a coded, retryable
+        # error (it was INTERNAL_SERVER_ERROR), and the connection stays usable.
+        other = await sync_to_async(make_upload)(alice[0])
+        await ws.subscribe("2", IMAGE_PROCESSED, {"id": str(other.pk)})
+        assert error_code(await ws.next("2")) == "SERVICE_UNAVAILABLE"
         redis.start()
         again = await GraphQLWS.open(server, session=alice[1])
         await again.subscribe("1", IMAGE_PROCESSED, {"id": str(upload.pk)})

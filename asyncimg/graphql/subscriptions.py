@@ -8,19 +8,23 @@ both ways is sent once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 import strawberry
 from asgiref.sync import sync_to_async
 from strawberry.types import Info
 
-from asyncimg.errors import ValidationError
+from asyncimg.errors import ServiceUnavailable, ValidationError
 from asyncimg.graphql.context import current_owner
 from asyncimg.graphql.types import Upload
 from asyncimg.services.owners import Owner
 from asyncimg.services.publish import MESSAGE_TYPE, owner_group, upload_group
 from asyncimg.services.state import UploadState
+
+logger = logging.getLogger("asyncimg.graphql")
 
 #: ids remembered per ``uploadEvents`` subscription to drop duplicate versions
 _SEEN_LIMIT = 10_000
@@ -35,6 +39,24 @@ def _consumer(info: Info[Any, Any]) -> Any:
             code="BAD_REQUEST",
         )
     return ws
+
+
+@contextlib.asynccontextmanager
+async def _listening(ws: Any, groups: Sequence[str]) -> AsyncIterator[Any]:
+    """``listen_to_channel`` on ``groups``; a channel layer that cannot join them (its Redis
+    down or restarting) is answered ``SERVICE_UNAVAILABLE``, so the client subscribes again later,
+    instead of an unexpected error."""
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            messages = await stack.enter_async_context(
+                ws.listen_to_channel(MESSAGE_TYPE, groups=groups)
+            )
+        except Exception as exc:  # whatever the layer raises: nothing was sent yet
+            logger.warning("Subscription refused: the channel layer failed to join: %r", exc)
+            raise ServiceUnavailable(
+                "Live updates are unavailable for a moment; subscribe again shortly."
+            ) from exc
+        yield messages
 
 
 def _owned_state(info: Info[Any, Any], pk: str) -> UploadState:
@@ -66,7 +88,7 @@ class AsyncImageSubscription:
 
 
 async def _image_processed(ws: Any, info: Info[Any, Any], pk: str) -> AsyncGenerator[Upload, None]:
-    async with ws.listen_to_channel(MESSAGE_TYPE, groups=[upload_group(pk)]) as messages:
+    async with _listening(ws, [upload_group(pk)]) as messages:
         # Joined first, read second: nothing committed in between can be missed. Somebody
         # else's upload raises NOT_FOUND here, before anything is sent.
         state = await sync_to_async(_owned_state)(info, pk)
@@ -89,9 +111,7 @@ async def _image_processed(ws: Any, info: Info[Any, Any], pk: str) -> AsyncGener
 async def _upload_events(ws: Any, info: Info[Any, Any]) -> AsyncGenerator[Upload, None]:
     owner: Owner = await sync_to_async(current_owner)(info)
     seen: dict[str, int] = {}
-    async with ws.listen_to_channel(
-        MESSAGE_TYPE, groups=[owner_group(owner.group_key)]
-    ) as messages:
+    async with _listening(ws, [owner_group(owner.group_key)]) as messages:
         async for message in messages:
             data = message["upload"]
             if data["owner_key"] != owner.group_key or data["version"] <= seen.get(data["id"], 0):
