@@ -271,9 +271,12 @@ async def measure(
             os.kill(pid, signal.SIGUSR1)
             await written(Path(args.tracemalloc))
             out["tracemalloc"] = Path(args.tracemalloc).read_text()
-            log(
-                f"  tracemalloc, growth with all open (bytes, blocks, where):\n{out['tracemalloc']}"
+            probe = (
+                "yappi, CPU while opening (share inclusive, own, calls, where)"
+                if args.profile
+                else "tracemalloc, growth with all open (bytes, blocks, where)"
             )
+            log(f"  {probe}:\n{out['tracemalloc']}")
         log(
             f"{name}: {opened:,} open in {out['wall']:.1f} s = {out['rate']:.0f}/s "
             f"({out['failed']} failed); RSS {rss0 / 1024:.0f} → {out['rss1_kb'] / 1024:.0f} MB = "
@@ -362,9 +365,17 @@ def main() -> None:
         metavar="FILE",
         help="serve ours under tracemalloc (bench/traced_asgi.py); write its growth to FILE",
     )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="serve ours under yappi (bench/traced_asgi.py): CPU by function while opening",
+    )
     args = parser.parse_args()
     if args.quick:
         args.subscriptions, args.pushes = 500, 100
+    if args.profile:
+        # The same probe, measuring CPU by function instead of memory (bench/traced_asgi.py).
+        args.tracemalloc = args.profile
     if args.tracemalloc:
         for stale in (Path(args.tracemalloc), Path(args.tracemalloc).with_suffix(".baseline")):
             stale.unlink(missing_ok=True)
@@ -387,7 +398,11 @@ def main() -> None:
             "bench.traced_asgi:application" if args.tracemalloc else "config.asgi:application"
         )
         for name, app in (("bare", "bench.bare_ws_app:application"), ("ours", ours_app)):
-            traced = {**env, "BENCH_TRACEMALLOC_OUT": args.tracemalloc or ""}
+            traced = {
+                **env,
+                "BENCH_TRACEMALLOC_OUT": args.tracemalloc or "",
+                "BENCH_PROBE": "profile" if args.profile else "",
+            }
             server = UvicornServer(
                 traced, name=f"subs-{name}", app=app, extra_args=["--log-level", "warning"]
             )
@@ -460,17 +475,16 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace, goals: 
     lines += [
         "",
         f"Where the open time goes: while opening, our server used {busy:.2f} cores "
-        f"({ours['server_cpu'] / max(1, ours['opened']) * 1e3:.1f} ms CPU per open). Below one "
-        "core the process is waiting, not computing: each open makes three database round "
-        "trips (the session, the user — Channels' `AuthMiddlewareStack` — and the upload's "
-        "current state), and every one of them goes through `database_sync_to_async`, which "
-        "runs all of the process' ORM calls one at a time on a single thread, so opens queue "
-        "behind each other's queries. What would close it without forking Channels: read the "
-        "session and user once per connection in one query (a custom auth middleware), and "
-        "run the subscription's state read with the async ORM on a connection pool rather "
-        "than the one shared thread. Memory: see the tracemalloc notes in the report "
-        "(`--tracemalloc FILE` serves ours under `bench/traced_asgi.py` and prints what grew "
-        "with every subscription open).",
+        f"({ours['server_cpu'] / max(1, ours['opened']) * 1e3:.1f} ms CPU per open)"
+        + (
+            ": the one process is computing, not waiting, so opens are bounded by CPU per open."
+            if busy >= 0.8
+            else ": below one core, so opens also wait — every ORM call of a websocket goes "
+            "through `database_sync_to_async`, one thread per process."
+        )
+        + " Its profile (`--profile FILE`: yappi over every thread of the server while it "
+        "opens) and what would close the gap are in the note *Against the peers: method and "
+        "where the time goes*; `--tracemalloc FILE` prints what memory grew with every open.",
     ]
     if ours.get("tracemalloc"):
         lines += ["", "```", ours["tracemalloc"].strip(), "```"]
