@@ -9,7 +9,6 @@ write what happened since the first to ``$BENCH_TRACEMALLOC_OUT``.
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import tracemalloc
@@ -22,48 +21,52 @@ if not PROFILE:
 
 from config.asgi import application  # noqa: E402
 
-_first: list[tracemalloc.Snapshot | None] = []
+_baseline: list[tracemalloc.Snapshot] = []
+_started: list[bool] = []
 
 
-def _growth() -> str:
-    snapshot = tracemalloc.take_snapshot().filter_traces(
-        [tracemalloc.Filter(False, tracemalloc.__file__)]
-    )
-    if not _first:
-        _first.append(snapshot)
-        return ""
-    first = _first[0]
-    assert first is not None
-    stats = snapshot.compare_to(first, "lineno")
-    return "\n".join(f"{stat.size_diff} {stat.count_diff} {stat.traceback}" for stat in stats[:40])
+def _start() -> None:
+    if PROFILE:
+        import yappi
 
-
-def _profile() -> str:
-    import yappi
-
-    if not _first:
-        _first.append(None)
         yappi.set_clock_type("cpu")
         yappi.start()
-        return ""
+    else:
+        _baseline.append(_take())
+
+
+def _report() -> str:
+    if not PROFILE:
+        stats = _take().compare_to(_baseline[0], "lineno")
+        return "\n".join(f"{s.size_diff} {s.count_diff} {s.traceback}" for s in stats[:40])
+    import yappi
+
     yappi.stop()
     stats = yappi.get_func_stats()
     total = sum(s.tsub for s in stats) or 1.0
-    out = io.StringIO()
-    out.write(f"CPU {total:.2f} s in all threads; by inclusive time (ttot), then own time:\n")
+    lines = [f"CPU {total:.2f} s in all threads; by inclusive time (ttot), then own time:"]
     for stat in sorted(stats, key=lambda s: s.ttot, reverse=True)[:45]:
         where = f"{Path(stat.module).name}:{stat.lineno} {stat.name}"
-        out.write(f"{stat.ttot / total:6.1%} {stat.tsub / total:6.1%} {stat.ncall:>8} {where}\n")
-    return out.getvalue()
+        lines.append(f"{stat.ttot / total:6.1%} {stat.tsub / total:6.1%} {stat.ncall:>8} {where}")
+    return "\n".join(lines)
+
+
+def _take() -> tracemalloc.Snapshot:
+    return tracemalloc.take_snapshot().filter_traces(
+        [tracemalloc.Filter(False, tracemalloc.__file__)]
+    )
 
 
 def _snapshot(_signum: int, _frame: Any) -> None:
+    """The first signal starts measuring (and says so in the ``.baseline`` file); every later
+    one writes what was measured since."""
     out = Path(os.environ["BENCH_TRACEMALLOC_OUT"])
-    report = _profile() if PROFILE else _growth()
-    if len(_first) == 1 and not report:
+    if not _started:
+        _started.append(True)
+        _start()
         out.with_suffix(".baseline").write_text("taken\n")
         return
-    out.write_text(report + "\n")
+    out.write_text(_report() + "\n")
 
 
 signal.signal(signal.SIGUSR1, _snapshot)
